@@ -1,0 +1,137 @@
+//! The session cookie's wire format, behind a trait so that other formats (the cookies
+//! express-session or Flask already set) can be added beside it.
+//!
+//! Format `v1`: `v1.<id>.<tag>`, where `<id>` is the session id (22 to 64 characters of
+//! base64url alphabet) and `<tag>` is the unpadded base64url HMAC-SHA256 of `v1.<id>` under
+//! a key of the ring. The version is covered by the MAC, so a tag can never be replayed
+//! under another format.
+
+use crate::keys::KeyRing;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::HeaderMap;
+use http::header::COOKIE;
+
+/// Longest cookie value considered at all; a v1 value is 69 to 111 bytes.
+pub const MAX_COOKIE_VALUE_BYTES: usize = 256;
+/// Longest `Cookie` header parsed; browsers cap a cookie at 4 KiB, but a request may carry many.
+pub const MAX_COOKIE_HEADER_BYTES: usize = 16 * 1024;
+/// At most this many cookies with our name are tried (duplicates from other paths or domains).
+pub const MAX_CANDIDATES: usize = 4;
+
+const V1_PREFIX: &str = "v1.";
+const TAG_CHARS: usize = 43; // 32 bytes, base64url without padding
+const ID_MIN_CHARS: usize = 22; // 128 bits
+const ID_MAX_CHARS: usize = 64;
+
+/// A session id as it appears in cookies and Redis keys: base64url alphabet only, so it can
+/// never smuggle key separators or header bytes.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct SessionId(String);
+
+impl std::fmt::Debug for SessionId {
+    // Ids are bearer secrets: debug output shows only a short hash.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SessionId(#{})", self.fingerprint())
+    }
+}
+
+impl SessionId {
+    pub fn parse(s: &str) -> Option<Self> {
+        let ok = (ID_MIN_CHARS..=ID_MAX_CHARS).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(s.to_owned()))
+    }
+
+    /// A new id from CSPRNG output supplied by the caller (the core has no randomness).
+    pub fn from_random(bytes: [u8; 16]) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The first 8 hex digits of SHA-256(id): enough to correlate log lines, useless to an attacker.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.0.as_bytes());
+        digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A session id whose cookie signature checked out. Only a [`CookieCodec`] makes one.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct VerifiedSessionId(SessionId);
+
+impl VerifiedSessionId {
+    pub fn id(&self) -> &SessionId {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for VerifiedSessionId {
+    type Target = SessionId;
+    fn deref(&self) -> &SessionId {
+        &self.0
+    }
+}
+
+/// Turns a cookie value into a verified session id and back.
+pub trait CookieCodec {
+    /// `None` for anything that is not a well-formed value with a valid signature.
+    fn decode(&self, value: &str) -> Option<VerifiedSessionId>;
+    fn encode(&self, id: &SessionId) -> String;
+}
+
+/// The gateway's own signed format, `v1`.
+#[derive(Clone, Debug)]
+pub struct SignedCookieV1 {
+    keys: KeyRing,
+}
+
+impl SignedCookieV1 {
+    pub fn new(keys: KeyRing) -> Self {
+        Self { keys }
+    }
+}
+
+impl CookieCodec for SignedCookieV1 {
+    fn decode(&self, value: &str) -> Option<VerifiedSessionId> {
+        if value.len() > MAX_COOKIE_VALUE_BYTES {
+            return None;
+        }
+        let rest = value.strip_prefix(V1_PREFIX)?;
+        let (id, tag) = rest.rsplit_once('.')?;
+        let id = SessionId::parse(id)?;
+        if tag.len() != TAG_CHARS {
+            return None;
+        }
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let signed = &value[..V1_PREFIX.len() + id.as_str().len()];
+        self.keys.verify(signed.as_bytes(), &tag).then_some(VerifiedSessionId(id))
+    }
+
+    fn encode(&self, id: &SessionId) -> String {
+        let signed = format!("{V1_PREFIX}{}", id.as_str());
+        let tag = URL_SAFE_NO_PAD.encode(self.keys.sign(signed.as_bytes()));
+        format!("{signed}.{tag}")
+    }
+}
+
+/// The first cookie named `name` that `codec` accepts, across every `Cookie` header.
+///
+/// Duplicates happen (a stale cookie on a narrower path, a cookie tossed from a sibling
+/// subdomain): the first one that verifies wins, so a garbage duplicate cannot log a user
+/// out. Oversized headers and values are skipped unread.
+pub fn find_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) -> Option<VerifiedSessionId> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter(|h| h.len() <= MAX_COOKIE_HEADER_BYTES)
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| cookie::Cookie::split_parse(h).filter_map(Result::ok))
+        .filter(|c| c.name() == name)
+        .take(MAX_CANDIDATES)
+        .find_map(|c| codec.decode(c.value()))
+}

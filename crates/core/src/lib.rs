@@ -1,0 +1,20 @@
+//! The pure core of session-gateway.
+//!
+//! Everything here is plain Rust over `http` types and bytes: no Spin, no I/O, no clock
+//! and no randomness of its own (callers pass `now` and random bytes in). That keeps every
+//! security decision testable natively and lets the same core sit behind other adapters
+//! (Spin middleware, other session formats) later.
+
+pub mod config;
+pub mod cookie_codec;
+pub mod forwarding;
+pub mod keys;
+pub mod policy;
+pub mod replies;
+pub mod session;
+
+pub use config::{Config, ConfigError};
+pub use cookie_codec::{CookieCodec, SessionId, SignedCookieV1, VerifiedSessionId};
+pub use keys::KeyRing;
+pub use policy::{Access, Decision, SessionLookup};
+pub use session::{Session, SessionDecoder, SessionRecordV1};

@@ -1,0 +1,118 @@
+//! Session records as stored in Redis, behind a decoder trait so that the records other
+//! frameworks keep (connect-redis, phpredis, Flask-Session, Spring Session) can be read
+//! by decoders of their own later.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+/// Records above this size are refused unread: a session is small, and the bytes go into a header.
+pub const MAX_RECORD_BYTES: usize = 64 * 1024;
+/// A user id goes into a header as it is.
+pub const MAX_USER_ID_BYTES: usize = 256;
+/// The encoded data header stays below common proxy and server header limits (8 KiB).
+pub const MAX_DATA_HEADER_BYTES: usize = 6 * 1024;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum RecordError {
+    #[error("record is larger than {MAX_RECORD_BYTES} bytes")]
+    TooLarge,
+    #[error("record is not valid JSON of the expected shape: {0}")]
+    Malformed(String),
+    #[error("record version {0} is not supported")]
+    UnsupportedVersion(u32),
+    #[error("user id is empty, too long or not header-safe")]
+    BadUserId,
+    #[error("data is too large to forward in a header")]
+    DataTooLarge,
+    #[error("record has expired")]
+    Expired,
+}
+
+/// The gateway's record format, version 1 (JSON):
+///
+/// ```json
+/// {"v":1,"user_id":"alice","data":{"role":"admin"},"created_at":1764374400,"expires_at":1764460800}
+/// ```
+///
+/// Timestamps are Unix seconds. Unknown fields are ignored so later versions can add some.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecordV1 {
+    pub v: u32,
+    pub user_id: String,
+    #[serde(default)]
+    pub data: Map<String, Value>,
+    pub created_at: u64,
+    pub expires_at: u64,
+}
+
+impl SessionRecordV1 {
+    pub const VERSION: u32 = 1;
+
+    pub fn new(user_id: impl Into<String>, data: Map<String, Value>, now: u64, ttl_secs: u64) -> Self {
+        Self { v: Self::VERSION, user_id: user_id.into(), data, created_at: now, expires_at: now + ttl_secs }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a record always serialises")
+    }
+}
+
+/// A live session, ready to be forwarded: the data is already in its header encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: String,
+    /// base64url (no padding) of the data object's JSON.
+    pub data_header: String,
+    pub created_at: u64,
+    pub expires_at: u64,
+}
+
+/// Turns the bytes stored under a session key into a live [`Session`].
+pub trait SessionDecoder {
+    fn decode(&self, bytes: &[u8], now: u64) -> Result<Session, RecordError>;
+}
+
+/// Decoder for [`SessionRecordV1`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GatewayRecordDecoder;
+
+impl SessionDecoder for GatewayRecordDecoder {
+    fn decode(&self, bytes: &[u8], now: u64) -> Result<Session, RecordError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(RecordError::TooLarge);
+        }
+        // serde_json stops at 128 levels of nesting, so hostile records cannot exhaust the stack.
+        let record: SessionRecordV1 =
+            serde_json::from_slice(bytes).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        if record.v != SessionRecordV1::VERSION {
+            return Err(RecordError::UnsupportedVersion(record.v));
+        }
+        if !is_header_safe_user_id(&record.user_id) {
+            return Err(RecordError::BadUserId);
+        }
+        // The record's own expiry is checked too: Redis TTLs can be lost (a restore, a
+        // PERSIST by hand) and clocks can disagree.
+        if record.expires_at <= now {
+            return Err(RecordError::Expired);
+        }
+        let data_json = serde_json::to_vec(&record.data).expect("a map always serialises");
+        if base64::encoded_len(data_json.len(), false).is_none_or(|n| n > MAX_DATA_HEADER_BYTES) {
+            return Err(RecordError::DataTooLarge);
+        }
+        Ok(Session {
+            user_id: record.user_id,
+            data_header: URL_SAFE_NO_PAD.encode(data_json),
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+        })
+    }
+}
+
+/// Visible ASCII only (no spaces, no controls): a user id must not be able to split or
+/// fold a header, and must read the same to every origin framework.
+fn is_header_safe_user_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_USER_ID_BYTES && id.bytes().all(|b| b.is_ascii_graphic())
+}

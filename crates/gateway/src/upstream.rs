@@ -1,0 +1,116 @@
+//! The forwarding seam: where an admitted request goes. An origin over HTTP today; the next
+//! handler of a Spin middleware chain (`spin_sdk::http::next`) fits the same trait.
+//!
+//! Bodies are never read here: the request's body stream is handed to the outgoing request
+//! and the origin's body stream to our response, so the host splices them through.
+
+use http::HeaderMap;
+use session_gateway_core::config::Origin;
+use session_gateway_core::forwarding::{self, ClientFacts, IdentityHeaders};
+use session_gateway_core::policy::Access;
+use spin_sdk::wasip3::http_compat::IncomingRequestBody;
+use spin_sdk::wasip3::http::types::{ErrorCode, Fields, Method, Request, Response, Scheme};
+use spin_sdk::wasip3::{wit_bindgen, wit_future};
+
+pub trait Upstream {
+    async fn forward(
+        &self,
+        head: http::request::Parts,
+        body: IncomingRequestBody,
+        identity: &IdentityHeaders,
+        client: &ClientFacts,
+        access: &Access,
+    ) -> Result<Response, ErrorCode>;
+}
+
+pub struct HttpOrigin<'a> {
+    origin: &'a Origin,
+}
+
+impl<'a> HttpOrigin<'a> {
+    pub fn new(origin: &'a Origin) -> Self {
+        Self { origin }
+    }
+}
+
+impl Upstream for HttpOrigin<'_> {
+    async fn forward(
+        &self,
+        head: http::request::Parts,
+        mut body: IncomingRequestBody,
+        identity: &IdentityHeaders,
+        client: &ClientFacts,
+        access: &Access,
+    ) -> Result<Response, ErrorCode> {
+        let incoming = body.take_unstarted().ok_or_else(|| internal("request body already consumed"))?;
+        let headers = fields(&forwarding::request_headers(&head.headers, identity, client, access))?;
+
+        let (incoming_done, incoming_done_rx) = wit_future::new(|| Ok(()));
+        let (contents, trailers) = Request::consume_body(incoming, incoming_done_rx);
+        let (outgoing, transmitted) = Request::new(headers, Some(contents), trailers, None);
+        outgoing.set_method(&method(&head.method)).map_err(|()| ErrorCode::HttpRequestMethodInvalid)?;
+        let scheme = if self.origin.scheme == http::uri::Scheme::HTTPS { Scheme::Https } else { Scheme::Http };
+        outgoing.set_scheme(Some(&scheme)).map_err(|()| ErrorCode::HttpProtocolError)?;
+        outgoing
+            .set_authority(Some(self.origin.authority.as_str()))
+            .map_err(|()| ErrorCode::HttpRequestUriInvalid)?;
+        let path = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        outgoing.set_path_with_query(Some(path)).map_err(|()| ErrorCode::HttpRequestUriInvalid)?;
+        // The client's body is done when the origin has received all of it.
+        wit_bindgen::spawn(async move {
+            let _ = incoming_done.write(transmitted.await).await;
+        });
+
+        let response = spin_sdk::wasip3::http::client::send(outgoing).await?;
+        relay(response)
+    }
+}
+
+/// The origin's response with hop-by-hop headers removed and its body stream passed on.
+fn relay(response: Response) -> Result<Response, ErrorCode> {
+    let status = response.get_status_code();
+    let headers = fields(&forwarding::response_headers(&header_map(&response.get_headers())))?;
+    let (origin_done, origin_done_rx) = wit_future::new(|| Ok(()));
+    let (contents, trailers) = Response::consume_body(response, origin_done_rx);
+    let (relayed, delivered) = Response::new(headers, Some(contents), trailers);
+    relayed.set_status_code(status).map_err(|()| internal("invalid status from origin"))?;
+    wit_bindgen::spawn(async move {
+        let _ = origin_done.write(delivered.await).await;
+    });
+    Ok(relayed)
+}
+
+fn header_map(fields: &Fields) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in fields.copy_all() {
+        if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_bytes(&value)) {
+            map.append(name, value);
+        }
+    }
+    map
+}
+
+fn fields(map: &HeaderMap) -> Result<Fields, ErrorCode> {
+    let entries: Vec<(String, Vec<u8>)> =
+        map.iter().map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec())).collect();
+    Fields::from_list(&entries).map_err(|e| internal(&format!("header rejected: {e:?}")))
+}
+
+fn method(method: &http::Method) -> Method {
+    match *method {
+        http::Method::GET => Method::Get,
+        http::Method::POST => Method::Post,
+        http::Method::PUT => Method::Put,
+        http::Method::DELETE => Method::Delete,
+        http::Method::PATCH => Method::Patch,
+        http::Method::HEAD => Method::Head,
+        http::Method::OPTIONS => Method::Options,
+        http::Method::CONNECT => Method::Connect,
+        http::Method::TRACE => Method::Trace,
+        ref other => Method::Other(other.as_str().to_owned()),
+    }
+}
+
+fn internal(message: &str) -> ErrorCode {
+    ErrorCode::InternalError(Some(message.to_owned()))
+}

@@ -1,0 +1,102 @@
+//! A small Spin-compatible host for session-gateway: it loads the real `spin.toml` and the
+//! real `.wasm`, and serves the component over HTTP the way `spin up` does, giving it
+//! `wasi:http` (p3), `spin:redis@3.0.0` and `spin:variables@3.0.0`.
+//!
+//! It is a test instrument and a local runner, not a fork of Spin: one HTTP trigger, one
+//! component, environment variables as the only variables provider. The README lists where
+//! it differs from `spin up`.
+
+mod allowed_hosts;
+mod manifest;
+mod outbound_http;
+mod redis;
+mod server;
+mod spin_imports;
+mod state;
+mod variables;
+mod variables_host;
+
+pub use allowed_hosts::AllowedHosts;
+pub use manifest::Manifest;
+pub use server::serve;
+
+use anyhow::{Context, Result};
+use spin_imports::SpinHost;
+use state::InstanceState;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::SystemTime;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+use wasmtime_wasi_http::p3::bindings::ServicePre;
+
+/// A loaded application: its manifest, resolved variables and pre-linked component.
+pub struct App {
+    pub manifest: Manifest,
+    pub component_variables: HashMap<String, String>,
+    pub allowed_hosts: AllowedHosts,
+    engine: Engine,
+    pre: ServicePre<InstanceState>,
+}
+
+impl App {
+    /// Loads `manifest_path` with variables from this process's environment.
+    pub fn load(manifest_path: &Path, overrides: &BTreeMap<String, String>) -> Result<Arc<Self>> {
+        Self::load_with_env(manifest_path, &std::env::vars().collect(), overrides)
+    }
+
+    /// Loads `manifest_path` with variables from `env` (`SPIN_VARIABLE_*`) and `overrides`.
+    pub fn load_with_env(
+        manifest_path: &Path,
+        env: &HashMap<String, String>,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<Arc<Self>> {
+        let manifest = Manifest::load(manifest_path)?;
+        let app_values = variables::resolve_application(&manifest, env, overrides)?;
+        let component_variables = variables::resolve_component(&manifest, &app_values)?;
+        let hosts = manifest
+            .allowed_outbound_hosts
+            .iter()
+            .map(|t| variables::expand(t, &app_values))
+            .collect::<Result<Vec<_>>>()?;
+        let allowed_hosts = AllowedHosts::parse(&hosts)?;
+        let engine = engine().clone();
+        let component = compiled(&engine, &manifest.source)?;
+        let mut linker = Linker::<InstanceState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+        wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+        spin_imports::redis_v3::add_to_linker::<_, SpinHost>(&mut linker, |s| s)?;
+        spin_imports::variables_v3::add_to_linker::<_, SpinHost>(&mut linker, |s| s)?;
+        let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
+        Ok(Arc::new(Self { manifest, component_variables, allowed_hosts, engine, pre }))
+    }
+}
+
+fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        config.wasm_component_model_async(true);
+        Engine::new(&config).expect("the engine configuration is valid")
+    })
+}
+
+/// Compiles each `.wasm` once per process (tests start many apps from the same component),
+/// again only when the file changes.
+fn compiled(engine: &Engine, path: &PathBuf) -> Result<Component> {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, (SystemTime, Component)>>> = OnceLock::new();
+    let modified = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .with_context(|| format!("component {} not found: build it with `cargo build --target wasm32-wasip2 --release` (or `spin build`)", path.display()))?;
+    let mut cache = CACHE.get_or_init(Default::default).lock().expect("cache lock");
+    if let Some((at, component)) = cache.get(path)
+        && *at == modified
+    {
+        return Ok(component.clone());
+    }
+    let component = Component::from_file(engine, path).map_err(|e| anyhow::Error::from(e).context(format!("compiling {}", path.display())))?;
+    cache.insert(path.clone(), (modified, component.clone()));
+    Ok(component)
+}

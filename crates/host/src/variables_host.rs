@@ -1,0 +1,20 @@
+//! `spin:variables/variables@3.0.0`: the component's resolved variables, by name.
+
+use crate::spin_imports::SpinHost;
+use crate::spin_imports::variables_v3::{self as v3, Error};
+use crate::state::InstanceState;
+use crate::variables::is_valid_name;
+use wasmtime::component::Accessor;
+
+impl v3::Host for InstanceState {}
+
+impl<T> v3::HostWithStore<T> for SpinHost {
+    async fn get(accessor: &Accessor<T, Self>, name: String) -> Result<String, Error> {
+        if !is_valid_name(&name) {
+            return Err(Error::InvalidName(format!("invalid variable name `{name}`")));
+        }
+        accessor.with(|mut access| {
+            access.get().variables().get(&name).cloned().ok_or_else(|| Error::Undefined(format!("no variable for \"{name}\"")))
+        })
+    }
+}
