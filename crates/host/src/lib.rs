@@ -6,14 +6,14 @@
 //! component, environment variables as the only variables provider. The README lists where
 //! it differs from `spin up`.
 
-mod allowed_hosts;
-mod manifest;
+pub mod allowed_hosts;
+pub mod manifest;
 mod outbound_http;
 mod redis;
 mod server;
 mod spin_imports;
 mod state;
-mod variables;
+pub mod variables;
 mod variables_host;
 
 pub use allowed_hosts::AllowedHosts;
@@ -29,7 +29,21 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
+
+/// Where the component's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSink {
+    /// This process's stdout and stderr, as with `spin up`.
+    Inherit,
+    /// A buffer, read back with [`App::captured_logs`] (for tests).
+    Capture,
+}
+
+/// At most this much component output is kept when capturing.
+const CAPTURE_BYTES: usize = 4 << 20;
 
 /// A loaded application: its manifest, resolved variables and pre-linked component.
 pub struct App {
@@ -38,19 +52,21 @@ pub struct App {
     pub allowed_hosts: AllowedHosts,
     engine: Engine,
     pre: ServicePre<InstanceState>,
+    captured: Option<MemoryOutputPipe>,
 }
 
 impl App {
     /// Loads `manifest_path` with variables from this process's environment.
     pub fn load(manifest_path: &Path, overrides: &BTreeMap<String, String>) -> Result<Arc<Self>> {
-        Self::load_with_env(manifest_path, &std::env::vars().collect(), overrides)
+        Self::load_with(manifest_path, &std::env::vars().collect(), overrides, LogSink::Inherit)
     }
 
     /// Loads `manifest_path` with variables from `env` (`SPIN_VARIABLE_*`) and `overrides`.
-    pub fn load_with_env(
+    pub fn load_with(
         manifest_path: &Path,
         env: &HashMap<String, String>,
         overrides: &BTreeMap<String, String>,
+        logs: LogSink,
     ) -> Result<Arc<Self>> {
         let manifest = Manifest::load(manifest_path)?;
         let app_values = variables::resolve_application(&manifest, env, overrides)?;
@@ -70,7 +86,22 @@ impl App {
         spin_imports::redis_v3::add_to_linker::<_, SpinHost>(&mut linker, |s| s)?;
         spin_imports::variables_v3::add_to_linker::<_, SpinHost>(&mut linker, |s| s)?;
         let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
-        Ok(Arc::new(Self { manifest, component_variables, allowed_hosts, engine, pre }))
+        let captured = (logs == LogSink::Capture).then(|| MemoryOutputPipe::new(CAPTURE_BYTES));
+        Ok(Arc::new(Self { manifest, component_variables, allowed_hosts, engine, pre, captured }))
+    }
+
+    /// The component's output so far, when loaded with [`LogSink::Capture`].
+    pub fn captured_logs(&self) -> String {
+        self.captured.as_ref().map(|p| String::from_utf8_lossy(&p.contents()).into_owned()).unwrap_or_default()
+    }
+
+    fn wasi_ctx(&self) -> wasmtime_wasi::WasiCtx {
+        let mut builder = WasiCtxBuilder::new();
+        match &self.captured {
+            Some(pipe) => builder.stdout(pipe.clone()).stderr(pipe.clone()),
+            None => builder.inherit_stdout().inherit_stderr(),
+        };
+        builder.build()
     }
 }
 

@@ -20,7 +20,6 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use wasmtime::Store;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 
@@ -93,7 +92,7 @@ fn prepare(app: &App, request: http::Request<Incoming>, peer: SocketAddr) -> Opt
 async fn execute(app: Arc<App>, request: http::Request<Incoming>) -> Result<http::Response<BoxBody>> {
     let state = InstanceState {
         table: ResourceTable::new(),
-        wasi: WasiCtxBuilder::new().inherit_stderr().inherit_stdout().build(),
+        wasi: app.wasi_ctx(),
         http: WasiHttpCtx::new(),
         outbound_http: OutboundHttp { allowed: Arc::new(app.allowed_hosts.clone()) },
         app: app.clone(),

@@ -1,0 +1,67 @@
+//! The real gateway component, loaded through the real spin.toml into the Spin-compatible
+//! host and served on a loopback port.
+
+use spin_host::{App, LogSink};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use tokio::task::JoinHandle;
+
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Builds the component once per test process, with the same command `spin build` runs.
+pub fn ensure_component_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .current_dir(crate::workspace_root())
+            .args(["build", "--target", "wasm32-wasip2", "--release", "-p", "session-gateway"])
+            .status()
+            .expect("running cargo to build the component");
+        assert!(status.success(), "building the gateway component failed");
+    });
+}
+
+impl Gateway {
+    /// The gateway with `variables` set as `SPIN_VARIABLE_*` (names in spin.toml's spelling).
+    pub async fn start(variables: &[(&str, &str)]) -> Self {
+        Self::start_from(&crate::workspace_root().join("spin.toml"), variables).await
+    }
+
+    pub async fn start_from(manifest: &Path, variables: &[(&str, &str)]) -> Self {
+        let app = Self::load(manifest, variables).expect("the application loads");
+        Self::serve(app).await
+    }
+
+    /// Loads the application as `spin up` would, without serving it.
+    pub fn load(manifest: &Path, variables: &[(&str, &str)]) -> anyhow::Result<Arc<App>> {
+        ensure_component_built();
+        let env: HashMap<String, String> =
+            variables.iter().map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v.to_string())).collect();
+        App::load_with(manifest, &env, &BTreeMap::new(), LogSink::Capture)
+    }
+
+    pub async fn serve(app: Arc<App>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let addr = listener.local_addr().expect("gateway addr");
+        let task = tokio::spawn(spin_host::serve(app.clone(), listener));
+        Self { addr, app, task }
+    }
+
+    /// What the component wrote to stderr so far.
+    pub fn logs(&self) -> String {
+        self.app.captured_logs()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

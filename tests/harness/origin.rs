@@ -1,0 +1,134 @@
+//! A real HTTP origin that records every request that reaches it.
+//!
+//! Paths: `/echo...` answers with the request body; `/status/<code>` answers with that
+//! status; `/stream/<bytes>` streams that many bytes (chunked); `/hop` answers with
+//! hop-by-hop headers; anything else answers `200 ok`. Every answer carries `x-origin: 1`
+//! and two `x-multi` values.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use sha2::{Digest, Sha256};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: http::Method,
+    pub uri: http::Uri,
+    pub headers: http::HeaderMap,
+    pub body_len: usize,
+    pub body_sha256: String,
+}
+
+pub struct Origin {
+    pub addr: SocketAddr,
+    recorded: Arc<Mutex<Vec<Recorded>>>,
+    task: JoinHandle<()>,
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The deterministic byte pattern `/stream/<n>` sends.
+pub fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+impl Origin {
+    pub async fn start() -> Self {
+        Self::start_on(TcpListener::bind("127.0.0.1:0").await.expect("bind origin")).await
+    }
+
+    pub async fn start_on(listener: TcpListener) -> Self {
+        let addr = listener.local_addr().expect("origin addr");
+        let recorded: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let rec = recorded.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { continue };
+                let rec = rec.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |req| {
+                        let rec = rec.clone();
+                        async move { Ok::<_, Infallible>(answer(req, rec).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                });
+            }
+        });
+        Self { addr, recorded, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.recorded.lock().expect("lock").clone()
+    }
+
+    /// Requests whose path is `path`.
+    pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
+        self.requests().into_iter().filter(|r| r.uri.path() == path).collect()
+    }
+
+    /// Stops accepting connections (the port then refuses them).
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn answer(req: http::Request<Incoming>, rec: Arc<Mutex<Vec<Recorded>>>) -> http::Response<BoxBody<Bytes, Infallible>> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    rec.lock().expect("lock").push(Recorded {
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        headers: parts.headers.clone(),
+        body_len: body.len(),
+        body_sha256: sha256_hex(&body),
+    });
+    let path = parts.uri.path().to_owned();
+    let mut builder = http::Response::builder().header("x-origin", "1").header("x-multi", "a").header("x-multi", "b");
+    let full = |b: Bytes| Full::new(b).boxed();
+    if path.starts_with("/echo") {
+        builder = builder.header("content-length", body.len());
+        return builder.body(full(body)).expect("response");
+    }
+    if let Some(code) = path.strip_prefix("/status/") {
+        let status = code.parse::<u16>().ok().and_then(|c| http::StatusCode::from_u16(c).ok()).unwrap_or(http::StatusCode::BAD_REQUEST);
+        return builder.status(status).body(full(Bytes::from(format!("status {code}")))).expect("response");
+    }
+    if let Some(n) = path.strip_prefix("/stream/") {
+        let n: usize = n.parse().unwrap_or(0);
+        let data = pattern(n);
+        let chunks: Vec<Result<Frame<Bytes>, Infallible>> =
+            data.chunks(64 * 1024).map(|c| Ok(Frame::data(Bytes::copy_from_slice(c)))).collect();
+        return builder.body(BodyExt::boxed(StreamBody::new(futures::stream::iter(chunks)))).expect("response");
+    }
+    if path == "/hop" {
+        builder = builder
+            .header("connection", "x-conn-listed")
+            .header("x-conn-listed", "secret")
+            .header("keep-alive", "timeout=5")
+            .header("proxy-authenticate", "Basic")
+            .header("x-kept", "yes")
+            .header("content-length", "3");
+        return builder.body(full(Bytes::from_static(b"hop"))).expect("response");
+    }
+    builder.header("content-length", "2").body(full(Bytes::from_static(b"ok"))).expect("response")
+}
+
