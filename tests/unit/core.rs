@@ -1,1 +1,370 @@
+//! Fast unit tests of the pure core: no Redis, no network, no Spin.
 
+use http::{HeaderMap, HeaderName, HeaderValue};
+use proptest::prelude::*;
+use session_gateway_core::config::{self, Config};
+use session_gateway_core::cookie_codec::{CookieCodec, SessionId, SignedCookieV1, find_session};
+use session_gateway_core::forwarding::{self, ClientFacts, IdentityHeaders};
+use session_gateway_core::keys::{KeyError, KeyRing};
+use session_gateway_core::policy::{Access, Decision, LoginRedirect, PublicPaths, RequestFacts, SessionLookup, accepts_html, decide};
+use session_gateway_core::replies::Reply;
+use session_gateway_core::session::{GatewayRecordDecoder, RecordError, Session, SessionDecoder, SessionRecordV1};
+
+const K1: &str = "k1-0123456789abcdef0123456789abcdef";
+const K2: &str = "k2-0123456789abcdef0123456789abcdef";
+
+fn codec(keys: &str) -> SignedCookieV1 {
+    SignedCookieV1::new(KeyRing::parse(keys).unwrap())
+}
+
+fn id(n: u8) -> SessionId {
+    SessionId::from_random([n; 16])
+}
+
+// ---- keys ----
+
+#[test]
+fn key_ring_needs_32_byte_secrets() {
+    assert_eq!(KeyRing::parse("").unwrap_err(), KeyError::Empty);
+    assert_eq!(KeyRing::parse(" , ").unwrap_err(), KeyError::Empty);
+    assert_eq!(KeyRing::parse(&"x".repeat(31)).unwrap_err(), KeyError::TooShort { position: 1, len: 31 });
+    assert_eq!(KeyRing::parse(&format!("{K1},short")).unwrap_err(), KeyError::TooShort { position: 2, len: 5 });
+    assert_eq!(KeyRing::parse(&format!(" {K1} , {K2} ")).unwrap().len(), 2);
+    assert!(!format!("{:?}", KeyRing::parse(K1).unwrap()).contains(K1), "Debug never shows secrets");
+}
+
+#[test]
+fn first_key_signs_every_key_verifies() {
+    let ring = KeyRing::parse(&format!("{K1},{K2}")).unwrap();
+    let tag = ring.sign(b"msg");
+    assert!(ring.verify(b"msg", &tag));
+    assert!(KeyRing::parse(K1).unwrap().verify(b"msg", &tag));
+    assert!(!KeyRing::parse(K2).unwrap().verify(b"msg", &tag), "the second key does not sign");
+    assert!(ring.verify(b"msg", &KeyRing::parse(K2).unwrap().sign(b"msg")));
+    assert!(!ring.verify(b"msG", &tag));
+    assert!(!ring.verify(b"msg", &tag[..31]));
+}
+
+// ---- cookie codec ----
+
+#[test]
+fn cookie_round_trips_and_has_the_documented_shape() {
+    let c = codec(K1);
+    let value = c.encode(&id(7));
+    let parts: Vec<&str> = value.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    assert_eq!(parts[0], "v1");
+    assert_eq!(parts[1], id(7).as_str());
+    assert_eq!(parts[1].len(), 22);
+    assert_eq!(parts[2].len(), 43);
+    assert_eq!(c.decode(&value).unwrap().id(), &id(7));
+}
+
+#[test]
+fn every_single_character_change_is_refused() {
+    let c = codec(K1);
+    let value = c.encode(&id(9));
+    for i in 0..value.len() {
+        for replacement in [b'A', b'z', b'-', b'.', b'0'] {
+            let mut bytes = value.clone().into_bytes();
+            if bytes[i] == replacement {
+                continue;
+            }
+            bytes[i] = replacement;
+            let changed = String::from_utf8(bytes).unwrap();
+            assert!(c.decode(&changed).is_none(), "accepted {changed}");
+        }
+    }
+}
+
+#[test]
+fn wrong_key_version_and_lengths_are_refused() {
+    let value = codec(K1).encode(&id(1));
+    assert!(codec(K2).decode(&value).is_none());
+    assert!(codec(&format!("{K2},{K1}")).decode(&value).is_some());
+    assert!(codec(K1).decode(&value.replacen("v1.", "v2.", 1)).is_none());
+    assert!(codec(K1).decode(&format!("{value}A")).is_none());
+    assert!(codec(K1).decode(&value[..value.len() - 1]).is_none());
+    assert!(codec(K1).decode(&"A".repeat(10_000)).is_none());
+    assert!(SessionId::parse("short").is_none());
+    assert!(SessionId::parse(&"a".repeat(65)).is_none());
+    assert!(SessionId::parse("aaaaaaaaaaaaaaaaaaaaa:b").is_none(), "no key separators in ids");
+}
+
+#[test]
+fn find_session_takes_the_first_cookie_that_verifies() {
+    let c = codec(K1);
+    let good = c.encode(&id(3));
+    let mut headers = HeaderMap::new();
+    headers.append("cookie", HeaderValue::from_str(&format!("other=1; sgw=junk; sgw={good}")).unwrap());
+    assert_eq!(find_session(&headers, "sgw", &c).unwrap().id(), &id(3));
+    assert!(find_session(&headers, "other", &c).is_none());
+    let mut split = HeaderMap::new();
+    split.append("cookie", HeaderValue::from_static("a=1"));
+    split.append("cookie", HeaderValue::from_str(&format!("sgw={good}")).unwrap());
+    assert!(find_session(&split, "sgw", &c).is_some(), "several Cookie headers are read");
+    let mut too_many = HeaderMap::new();
+    too_many.append("cookie", HeaderValue::from_str(&format!("sgw=a; sgw=b; sgw=c; sgw=d; sgw={good}")).unwrap());
+    assert!(find_session(&too_many, "sgw", &c).is_none(), "at most four candidates are tried");
+}
+
+#[test]
+fn fingerprints_are_short_and_do_not_reveal_the_id() {
+    let fp = id(5).fingerprint();
+    assert_eq!(fp.len(), 8);
+    assert!(!id(5).as_str().contains(&fp));
+    assert!(!format!("{:?}", id(5)).contains(id(5).as_str()));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn decode_never_panics_and_never_accepts_noise(value in "\\PC{0,300}") {
+        prop_assert!(codec(K1).decode(&value).is_none());
+    }
+
+    #[test]
+    fn decode_accepts_only_what_was_signed(bytes in any::<[u8; 16]>(), flip in 0usize..69, to in "[A-Za-z0-9_.-]") {
+        let c = codec(K1);
+        let value = c.encode(&SessionId::from_random(bytes));
+        prop_assert!(c.decode(&value).is_some());
+        let mut changed = value.clone().into_bytes();
+        changed[flip] = to.as_bytes()[0];
+        let changed = String::from_utf8(changed).unwrap();
+        prop_assert_eq!(c.decode(&changed).is_some(), changed == value);
+    }
+
+    #[test]
+    fn cookie_header_parsing_never_panics(header in proptest::collection::vec(any::<u8>(), 0..2000)) {
+        let mut headers = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_bytes(&header) {
+            headers.insert("cookie", v);
+        }
+        prop_assert!(find_session(&headers, "sgw", &codec(K1)).is_none());
+    }
+}
+
+// ---- session records ----
+
+fn record_json(user: &str, created: u64, expires: u64, data: &str) -> Vec<u8> {
+    format!(r#"{{"v":1,"user_id":{},"data":{data},"created_at":{created},"expires_at":{expires}}}"#, serde_json::to_string(user).unwrap())
+        .into_bytes()
+}
+
+#[test]
+fn live_records_decode_with_header_safe_data() {
+    let session = GatewayRecordDecoder.decode(&record_json("alice", 10, 100, r#"{"r":"a\r\nb"}"#), 50).unwrap();
+    assert_eq!(session.user_id, "alice");
+    assert_eq!((session.created_at, session.expires_at), (10, 100));
+    assert!(session.data_header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    let record = SessionRecordV1::new("bob", Default::default(), 1000, 60);
+    assert_eq!(record.expires_at, 1060);
+    assert_eq!(GatewayRecordDecoder.decode(&record.to_json(), 1000).unwrap().user_id, "bob");
+}
+
+#[test]
+fn dead_or_hostile_records_are_refused() {
+    let d = GatewayRecordDecoder;
+    assert_eq!(d.decode(&record_json("a", 10, 100, "{}"), 100), Err(RecordError::Expired));
+    assert_eq!(d.decode(&record_json("", 10, 100, "{}"), 50), Err(RecordError::BadUserId));
+    assert_eq!(d.decode(&record_json("a b", 10, 100, "{}"), 50), Err(RecordError::BadUserId));
+    assert_eq!(d.decode(&record_json("a\r\nx: y", 10, 100, "{}"), 50), Err(RecordError::BadUserId));
+    assert_eq!(d.decode(&record_json(&"u".repeat(257), 10, 100, "{}"), 50), Err(RecordError::BadUserId));
+    assert_eq!(d.decode(&record_json("a", 10, 100, &format!(r#"{{"x":"{}"}}"#, "y".repeat(5000))), 50), Err(RecordError::DataTooLarge));
+    assert_eq!(d.decode(&vec![b' '; 70 * 1024], 50), Err(RecordError::TooLarge));
+    assert!(matches!(d.decode(b"not json", 50), Err(RecordError::Malformed(_))));
+    assert!(matches!(d.decode(&record_json("a", 10, 100, "[1]"), 50), Err(RecordError::Malformed(_))));
+    let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
+    assert!(matches!(d.decode(&record_json("a", 10, 100, &format!(r#"{{"x":{deep}}}"#)), 50), Err(RecordError::Malformed(_))));
+    let v2 = br#"{"v":2,"user_id":"a","created_at":1,"expires_at":100}"#;
+    assert_eq!(d.decode(v2, 50), Err(RecordError::UnsupportedVersion(2)));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #[test]
+    fn record_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = GatewayRecordDecoder.decode(&bytes, 50);
+    }
+}
+
+// ---- policy ----
+
+fn session() -> Session {
+    Session { user_id: "u".into(), data_header: "e30".into(), created_at: 1, expires_at: 2 }
+}
+
+fn facts(path: &str, is_navigation: bool) -> RequestFacts<'_> {
+    RequestFacts { path, path_and_query: path, is_navigation }
+}
+
+#[test]
+fn public_prefixes_match_whole_segments_of_clean_paths() {
+    let public = PublicPaths::parse("/health, /static/ ,/").unwrap_or_default();
+    assert!(public.matches("/anything"), "`/` makes everything public");
+    let public = PublicPaths::parse("/health,/static/").unwrap();
+    for path in ["/health", "/health/x", "/static/a.js", "/static/"] {
+        assert!(public.matches(path), "{path}");
+    }
+    for path in ["/healthz", "/static", "/health/../admin", "/health/./x", "/health/%2E%2E/admin", "/health%2fx", "/health//x", "/health\\x", "/other"] {
+        assert!(!public.matches(path), "{path}");
+    }
+    assert!(PublicPaths::parse("health").is_err());
+    assert!(PublicPaths::parse("/a/../b").is_err());
+}
+
+#[test]
+fn decisions_fail_closed() {
+    let public = PublicPaths::parse("/pub").unwrap();
+    let login = LoginRedirect::new("/login", "next".into()).unwrap();
+    let found = SessionLookup::Found(session());
+    assert_eq!(decide(found, facts("/x", false), &public, None), Decision::Forward(Access::Authenticated(session())));
+    assert_eq!(decide(SessionLookup::Missing, facts("/pub/a", false), &public, None), Decision::Forward(Access::Anonymous));
+    assert_eq!(decide(SessionLookup::StoreUnavailable, facts("/pub", true), &public, Some(&login)), Decision::Forward(Access::Anonymous));
+    assert_eq!(decide(SessionLookup::StoreUnavailable, facts("/x", true), &public, Some(&login)), Decision::Unavailable);
+    assert_eq!(decide(SessionLookup::Missing, facts("/x", false), &public, Some(&login)), Decision::Unauthorized);
+    assert_eq!(decide(SessionLookup::Missing, facts("/x", true), &public, None), Decision::Unauthorized);
+    assert_eq!(decide(SessionLookup::Missing, facts("/x?a=1", true), &public, Some(&login)), Decision::RedirectToLogin("/login?next=/x%3Fa%3D1".into()));
+}
+
+#[test]
+fn login_redirects_never_open_redirect() {
+    let login = LoginRedirect::new("https://id.example.com/login?app=1", "return_to".into()).unwrap();
+    assert_eq!(login.location("/a b"), "https://id.example.com/login?app=1&return_to=/a%20b");
+    assert_eq!(login.location("//evil.com/x"), "https://id.example.com/login?app=1&return_to=/");
+    assert_eq!(login.location("/\\evil.com"), "https://id.example.com/login?app=1&return_to=/");
+    assert_eq!(login.location("http://evil.com"), "https://id.example.com/login?app=1&return_to=/");
+    for bad in ["//evil.com", "javascript:alert(1)", "login", "/a#b", "https://", "/\\evil"] {
+        assert!(LoginRedirect::new(bad, "next".into()).is_err(), "{bad}");
+    }
+    assert!(accepts_html("text/html,application/xhtml+xml;q=0.9"));
+    assert!(accepts_html("TEXT/HTML; q=1"));
+    assert!(!accepts_html("application/json, text/plain"));
+    assert!(!accepts_html("text/htmlx"));
+}
+
+// ---- forwarding ----
+
+fn identity() -> IdentityHeaders {
+    IdentityHeaders { user: HeaderName::from_static("x-session-user"), data: HeaderName::from_static("x-session-data") }
+}
+
+#[test]
+fn request_headers_drop_what_the_client_must_not_set() {
+    let mut incoming = HeaderMap::new();
+    for (name, value) in [
+        ("connection", "close, x-listed"),
+        ("x-listed", "1"),
+        ("keep-alive", "5"),
+        ("proxy-authorization", "x"),
+        ("te", "trailers"),
+        ("trailer", "x"),
+        ("transfer-encoding", "chunked"),
+        ("upgrade", "websocket"),
+        ("host", "gw.example"),
+        ("x-session-user", "mallory"),
+        ("x-session-data", "e30"),
+        ("x-forwarded-for", "6.6.6.6"),
+        ("forwarded", "for=6.6.6.6"),
+        ("x-real-ip", "6.6.6.6"),
+        ("spin-full-url", "http://x"),
+        ("accept", "a"),
+        ("cookie", "c=1"),
+    ] {
+        incoming.append(name, HeaderValue::from_static(value));
+    }
+    incoming.append("accept", HeaderValue::from_static("b"));
+    let client = ClientFacts { addr: Some("10.1.2.3".into()), host: Some("gw.example".into()), proto: Some("https".into()) };
+
+    let out = forwarding::request_headers(&incoming, &identity(), &client, &Access::Anonymous);
+    let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
+    assert_eq!(names, ["accept", "cookie", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]);
+    assert_eq!(out.get_all("accept").iter().collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(out["x-forwarded-for"], "10.1.2.3");
+    assert_eq!(out["x-forwarded-proto"], "https");
+
+    let authed = forwarding::request_headers(&incoming, &identity(), &client, &Access::Authenticated(session()));
+    assert_eq!(authed.get_all("x-session-user").iter().collect::<Vec<_>>(), ["u"]);
+    assert_eq!(authed["x-session-data"], "e30");
+}
+
+#[test]
+fn response_headers_lose_hop_by_hop_ones() {
+    let mut incoming = HeaderMap::new();
+    for (name, value) in [("connection", "x-c"), ("x-c", "1"), ("keep-alive", "5"), ("proxy-authenticate", "B"), ("set-cookie", "a=1"), ("x-ok", "1")] {
+        incoming.append(name, HeaderValue::from_static(value));
+    }
+    incoming.append("set-cookie", HeaderValue::from_static("b=2"));
+    let out = forwarding::response_headers(&incoming);
+    assert_eq!(out.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["set-cookie", "x-ok"]);
+    assert_eq!(out.get_all("set-cookie").iter().count(), 2);
+}
+
+// ---- configuration ----
+
+fn parse(vars: &[(&str, &str)]) -> Result<Config, config::ConfigError> {
+    Config::parse(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
+}
+
+const BASE: [(&str, &str); 3] = [("origin_url", "http://127.0.0.1:8080"), ("redis_address", "redis://127.0.0.1:6379"), ("session_keys", K1)];
+
+fn with(extra: (&'static str, &'static str)) -> Vec<(&'static str, &'static str)> {
+    let mut v: Vec<_> = BASE.iter().copied().filter(|(n, _)| *n != extra.0).collect();
+    v.push(extra);
+    v
+}
+
+#[test]
+fn defaults_make_a_valid_configuration() {
+    let config = parse(&BASE).unwrap();
+    assert_eq!(config.cookie_name, "sgw_session");
+    assert_eq!(config.key_prefix, "sgw:session:");
+    assert_eq!(config.identity_headers, identity());
+    assert!(config.login.is_none());
+    assert_eq!(config.origin.authority.as_str(), "127.0.0.1:8080");
+    assert_eq!(config.session_key(&id(1)), format!("sgw:session:{}", id(1).as_str()));
+    assert!(parse(&with(("origin_url", "https://app.internal/"))).is_ok());
+}
+
+#[test]
+fn every_configuration_error_names_its_variable() {
+    let cases: &[((&str, &str), &str)] = &[
+        (("session_keys", ""), "session_keys"),
+        (("session_keys", "tooshort"), "session_keys"),
+        (("origin_url", ""), "origin_url"),
+        (("origin_url", "app:8080"), "origin_url"),
+        (("origin_url", "ftp://x"), "origin_url"),
+        (("origin_url", "http://x/base"), "origin_url"),
+        (("origin_url", "http://u:p@x"), "origin_url"),
+        (("redis_address", "http://x"), "redis_address"),
+        (("redis_address", "nonsense"), "redis_address"),
+        (("cookie_name", "a b"), "cookie_name"),
+        (("cookie_name", "a;b"), "cookie_name"),
+        (("public_paths", "nope"), "public_paths"),
+        (("login_url", "//evil"), "login_url"),
+        (("user_header", "bad header"), "user_header"),
+        (("user_header", "host"), "user_header"),
+        (("data_header", "x-forwarded-user"), "data_header"),
+        (("data_header", "x-session-user"), "data_header"),
+    ];
+    for (var, expected) in cases {
+        let error = parse(&with(*var)).unwrap_err();
+        assert_eq!(error.variable, *expected, "{var:?}");
+        assert!(error.to_string().starts_with(&format!("variable `{expected}`")), "{error}");
+        assert!(!error.to_string().contains(K1));
+    }
+    let mut login = with(("login_url", "/login"));
+    login.push(("login_next_param", "a&b"));
+    assert_eq!(parse(&login).unwrap_err().variable, "login_next_param");
+}
+
+#[test]
+fn gateway_replies_carry_content_length() {
+    for reply in [Reply::unauthorized(), Reply::login_redirect("/l".into()), Reply::unavailable(), Reply::bad_gateway(), Reply::misconfigured()] {
+        let length = reply.headers.iter().find(|(n, _)| *n == "content-length").map(|(_, v)| v.clone());
+        assert_eq!(length, Some(reply.body.len().to_string()), "{}", reply.status);
+        assert!(reply.headers.iter().any(|(n, v)| *n == "cache-control" && v == "no-store"));
+    }
+    assert!(Reply::unavailable().headers.contains(&("retry-after", "1".into())));
+}
