@@ -25,7 +25,11 @@ impl Stack {
         let redis = RedisServer::start();
         let origin = Origin::start().await;
         let (origin_url, redis_url) = (origin.url(), redis.url());
-        let mut vars = vec![("origin_url", origin_url.as_str()), ("redis_address", redis_url.as_str()), ("session_keys", KEY_A)];
+        let mut vars = vec![
+            ("origin_url", origin_url.as_str()),
+            ("redis_address", redis_url.as_str()),
+            ("session_keys", KEY_A),
+        ];
         vars.extend_from_slice(extra);
         let gateway = Gateway::start(&vars).await;
         Self { redis, origin, gateway }
@@ -47,7 +51,10 @@ fn cookie(value: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn valid_session_reaches_origin_with_its_identity() {
     let stack = Stack::start(&[]).await;
-    let value = stack.login("alice@example.com", serde_json::json!({"role": "admin", "name": "Alice"}));
+    let value = stack.login(
+        "alice@example.com",
+        serde_json::json!({"role": "admin", "name": "Alice"}),
+    );
 
     let reply = stack.get("/account?tab=1", &[("cookie", &cookie(&value))]).await;
 
@@ -57,13 +64,21 @@ async fn valid_session_reaches_origin_with_its_identity() {
     assert_eq!(seen.len(), 1);
     let headers = &seen[0].headers;
     assert_eq!(headers["x-session-user"], "alice@example.com");
-    let data = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(headers["x-session-data"].as_bytes()).unwrap();
-    assert_eq!(serde_json::from_slice::<serde_json::Value>(&data).unwrap(), serde_json::json!({"role": "admin", "name": "Alice"}));
+    let data = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(headers["x-session-data"].as_bytes())
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&data).unwrap(),
+        serde_json::json!({"role": "admin", "name": "Alice"})
+    );
     assert_eq!(headers["x-forwarded-for"], "127.0.0.1");
     assert_eq!(headers["x-forwarded-proto"], "http");
     assert_eq!(headers["x-forwarded-host"], stack.gateway.addr.to_string());
     assert_eq!(seen[0].uri.query(), Some("tab=1"));
-    assert!(headers.keys().all(|k| !k.as_str().starts_with("spin-")), "Spin's internal headers leaked: {headers:?}");
+    assert!(
+        headers.keys().all(|k| !k.as_str().starts_with("spin-")),
+        "Spin's internal headers leaked: {headers:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,15 +107,29 @@ async fn bad_cookies_never_reach_a_protected_path() {
         let reply = stack.get("/private", &[("cookie", &cookie(value))]).await;
         assert_eq!(reply.status, 401, "{what}: {}", reply.text());
         assert_eq!(reply.header("content-type"), Some("application/json"), "{what}");
-        assert_eq!(reply.header("content-length"), Some(reply.body.len().to_string().as_str()), "{what}");
+        assert_eq!(
+            reply.header("content-length"),
+            Some(reply.body.len().to_string().as_str()),
+            "{what}"
+        );
     }
     // Bytes that are not UTF-8.
     let request = http::Request::get("/private")
-        .header("cookie", http::HeaderValue::from_bytes(b"sgw_session=v1.\xff\xfe.\x80").unwrap())
+        .header(
+            "cookie",
+            http::HeaderValue::from_bytes(b"sgw_session=v1.\xff\xfe.\x80").unwrap(),
+        )
         .body(Full::new(Bytes::new()))
         .unwrap();
-    assert_eq!(send(stack.gateway.addr, request).await.unwrap().status, 401, "non-UTF-8");
-    assert!(stack.origin.requests_to("/private").is_empty(), "a bad cookie reached the origin");
+    assert_eq!(
+        send(stack.gateway.addr, request).await.unwrap().status,
+        401,
+        "non-UTF-8"
+    );
+    assert!(
+        stack.origin.requests_to("/private").is_empty(),
+        "a bad cookie reached the origin"
+    );
     // And the good one still works.
     assert_eq!(stack.get("/private", &[("cookie", &cookie(&good))]).await.status, 200);
 }
@@ -148,7 +177,10 @@ async fn client_sent_identity_and_forwarding_headers_never_reach_the_origin() {
     assert_eq!(authed.get_all("x-session-user").iter().collect::<Vec<_>>(), ["alice"]);
     assert_eq!(authed.get_all("x-session-data").iter().count(), 1);
     for headers in [anonymous, authed] {
-        assert_eq!(headers.get_all("x-forwarded-for").iter().collect::<Vec<_>>(), ["127.0.0.1"]);
+        assert_eq!(
+            headers.get_all("x-forwarded-for").iter().collect::<Vec<_>>(),
+            ["127.0.0.1"]
+        );
         assert!(headers.get("forwarded").is_none() && headers.get("x-real-ip").is_none());
         assert!(headers.get("spin-client-addr").is_none());
     }
@@ -160,10 +192,23 @@ async fn public_paths_pass_anonymously_and_only_whole_segments_match() {
     for path in ["/health", "/health/live", "/static/app.js"] {
         assert_eq!(stack.get(path, &[]).await.status, 200, "{path}");
     }
-    for path in ["/healthz", "/static", "/health/../admin", "/health/%2e%2e/admin", "/health//x", "/admin"] {
+    for path in [
+        "/healthz",
+        "/static",
+        "/health/../admin",
+        "/health/%2e%2e/admin",
+        "/health//x",
+        "/admin",
+    ] {
         assert_eq!(stack.get(path, &[]).await.status, 401, "{path}");
     }
-    assert!(stack.origin.requests().iter().all(|r| r.headers.get("x-session-user").is_none()));
+    assert!(
+        stack
+            .origin
+            .requests()
+            .iter()
+            .all(|r| r.headers.get("x-session-user").is_none())
+    );
     assert_eq!(stack.origin.requests().len(), 3);
 }
 
@@ -190,7 +235,10 @@ async fn method_path_query_headers_body_and_status_round_trip() {
         assert_eq!(seen.method.as_str(), method);
         assert_eq!(seen.uri.path(), "/echo/a%20b/c");
         assert_eq!(seen.uri.query(), Some("x=1&y=%2F&x=2"));
-        assert_eq!(seen.headers.get_all("x-custom").iter().collect::<Vec<_>>(), ["one", "two"]);
+        assert_eq!(
+            seen.headers.get_all("x-custom").iter().collect::<Vec<_>>(),
+            ["one", "two"]
+        );
         assert_eq!(seen.headers["content-type"], "text/plain; charset=utf-8");
         assert_eq!(seen.body_sha256, sha256_hex(body.as_bytes()));
     }
@@ -208,8 +256,10 @@ async fn multi_megabyte_bodies_stream_both_ways() {
     let size = 8 << 20;
     let data = pattern(size);
     // The request body is sent in chunks without Content-Length (chunked).
-    let chunks: Vec<Result<Frame<Bytes>, Infallible>> =
-        data.chunks(256 * 1024).map(|c| Ok(Frame::data(Bytes::copy_from_slice(c)))).collect();
+    let chunks: Vec<Result<Frame<Bytes>, Infallible>> = data
+        .chunks(256 * 1024)
+        .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+        .collect();
     let request = http::Request::post("/echo/upload")
         .header("cookie", &c)
         .body(StreamBody::new(futures::stream::iter(chunks)))
@@ -237,8 +287,17 @@ async fn redis_down_fails_closed_with_503_and_recovers() {
     assert!(stack.origin.requests_to("/private").is_empty());
     let reply = stack.get("/pub/x", &[("cookie", &c)]).await;
     assert_eq!(reply.status, 200, "public paths pass while Redis is down");
-    assert!(stack.origin.requests_to("/pub/x")[0].headers.get("x-session-user").is_none());
-    assert!(stack.gateway.logs().contains("session store unavailable"), "{}", stack.gateway.logs());
+    assert!(
+        stack.origin.requests_to("/pub/x")[0]
+            .headers
+            .get("x-session-user")
+            .is_none()
+    );
+    assert!(
+        stack.gateway.logs().contains("session store unavailable"),
+        "{}",
+        stack.gateway.logs()
+    );
 
     // Without persistence the session is gone after the restart: a fresh one works.
     stack.redis.restart();
@@ -249,7 +308,10 @@ async fn redis_down_fails_closed_with_503_and_recovers() {
         if status == 200 {
             break;
         }
-        assert!(Instant::now() < deadline, "no recovery after Redis came back (last status {status})");
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after Redis came back (last status {status})"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -272,29 +334,68 @@ async fn invalid_configuration_gives_500_and_names_the_variable() {
     let value = sessions::create(&mut redis.connection().unwrap(), "alice", serde_json::json!({}), KEY_A);
     let (o, r) = (origin.url(), redis.url());
     let cases: [(&[(&str, &str)], &str); 5] = [
-        (&[("origin_url", &o), ("redis_address", &r), ("session_keys", "")], "session_keys"),
-        (&[("origin_url", &o), ("redis_address", &r), ("session_keys", "short")], "session_keys"),
-        (&[("origin_url", "http://user@127.0.0.1:1"), ("redis_address", &r), ("session_keys", KEY_A)], "origin_url"),
-        (&[("origin_url", &o), ("redis_address", &r), ("session_keys", KEY_A), ("login_url", "//evil.example")], "login_url"),
-        (&[("origin_url", &o), ("redis_address", &r), ("session_keys", KEY_A), ("user_header", "connection")], "user_header"),
+        (
+            &[("origin_url", &o), ("redis_address", &r), ("session_keys", "")],
+            "session_keys",
+        ),
+        (
+            &[("origin_url", &o), ("redis_address", &r), ("session_keys", "short")],
+            "session_keys",
+        ),
+        (
+            &[
+                ("origin_url", "http://user@127.0.0.1:1"),
+                ("redis_address", &r),
+                ("session_keys", KEY_A),
+            ],
+            "origin_url",
+        ),
+        (
+            &[
+                ("origin_url", &o),
+                ("redis_address", &r),
+                ("session_keys", KEY_A),
+                ("login_url", "//evil.example"),
+            ],
+            "login_url",
+        ),
+        (
+            &[
+                ("origin_url", &o),
+                ("redis_address", &r),
+                ("session_keys", KEY_A),
+                ("user_header", "connection"),
+            ],
+            "user_header",
+        ),
     ];
     for (vars, variable) in cases {
         let gateway = Gateway::start(vars).await;
         let reply = get(gateway.addr, "/private", &[("cookie", &cookie(&value))]).await;
         assert_eq!(reply.status, 500, "{variable}");
-        assert!(!reply.text().contains(variable), "the client learns nothing: {}", reply.text());
+        assert!(
+            !reply.text().contains(variable),
+            "the client learns nothing: {}",
+            reply.text()
+        );
         let logs = gateway.logs();
         assert!(logs.contains(&format!("`{variable}`")), "log names {variable}: {logs}");
         assert!(!logs.contains(KEY_A), "a key was logged: {logs}");
     }
-    assert!(origin.requests().is_empty(), "nothing is forwarded with a bad configuration");
+    assert!(
+        origin.requests().is_empty(),
+        "nothing is forwarded with a bad configuration"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_required_variable_without_value_stops_the_app_from_starting() {
-    let error = Gateway::load(&session_gateway_tests::workspace_root().join("spin.toml"), &[("origin_url", "http://127.0.0.1:1")])
-        .err()
-        .expect("session_keys is required");
+    let error = Gateway::load(
+        &session_gateway_tests::workspace_root().join("spin.toml"),
+        &[("origin_url", "http://127.0.0.1:1")],
+    )
+    .err()
+    .expect("session_keys is required");
     assert!(error.to_string().contains("session_keys"), "{error}");
 }
 
@@ -304,13 +405,30 @@ async fn anonymous_navigation_redirects_to_login_with_a_same_site_next() {
     let html = [("accept", "text/html,application/xhtml+xml;q=0.9")];
     let reply = stack.get("/dash/board?tab=2&x=%C3%A9", &html).await;
     assert_eq!(reply.status, 302);
-    assert_eq!(reply.header("location"), Some("/login?next=/dash/board%3Ftab%3D2%26x%3D%25C3%25A9"));
+    assert_eq!(
+        reply.header("location"),
+        Some("/login?next=/dash/board%3Ftab%3D2%26x%3D%25C3%25A9")
+    );
     assert_eq!(reply.header("content-length"), Some("0"));
     let reply = stack.get("//evil.example/x", &html).await;
-    assert_eq!(reply.header("location"), Some("/login?next=/"), "no open redirect through next");
-    assert_eq!(stack.get("/api/items", &[("accept", "application/json")]).await.status, 401);
-    let post = http::Request::post("/form").header("accept", "text/html").body(Full::new(Bytes::new())).unwrap();
-    assert_eq!(send(stack.gateway.addr, post).await.unwrap().status, 401, "only GET/HEAD navigations redirect");
+    assert_eq!(
+        reply.header("location"),
+        Some("/login?next=/"),
+        "no open redirect through next"
+    );
+    assert_eq!(
+        stack.get("/api/items", &[("accept", "application/json")]).await.status,
+        401
+    );
+    let post = http::Request::post("/form")
+        .header("accept", "text/html")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(
+        send(stack.gateway.addr, post).await.unwrap().status,
+        401,
+        "only GET/HEAD navigations redirect"
+    );
     assert!(stack.origin.requests().is_empty());
 }
 
@@ -318,14 +436,31 @@ async fn anonymous_navigation_redirects_to_login_with_a_same_site_next() {
 async fn unusable_records_are_no_session_not_an_outage() {
     let stack = Stack::start(&[]).await;
     let mut redis = stack.redis.connection().unwrap();
-    let expired = SessionRecordV1 { expires_at: sessions::now() - 1, ..SessionRecordV1::new("alice", Default::default(), sessions::now() - 100, 10) };
-    let deep = format!("{{\"v\":1,\"user_id\":\"a\",\"created_at\":1,\"expires_at\":99999999999,\"data\":{{\"x\":{}1{}}}}}", "[".repeat(5000), "]".repeat(5000));
+    let expired = SessionRecordV1 {
+        expires_at: sessions::now() - 1,
+        ..SessionRecordV1::new("alice", Default::default(), sessions::now() - 100, 10)
+    };
+    let deep = format!(
+        "{{\"v\":1,\"user_id\":\"a\",\"created_at\":1,\"expires_at\":99999999999,\"data\":{{\"x\":{}1{}}}}}",
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("expired by its own timestamps", expired.to_json()),
         ("not JSON", b"\x00\xffnot json".to_vec()),
         ("deeply nested", deep.into_bytes()),
-        ("huge", format!("{{\"v\":1,\"user_id\":\"a\",\"created_at\":1,\"expires_at\":99999999999,\"data\":{{\"x\":\"{}\"}}}}", "x".repeat(100_000)).into_bytes()),
-        ("CR/LF in user id", br#"{"v":1,"user_id":"a\r\nx-admin: 1","created_at":1,"expires_at":99999999999}"#.to_vec()),
+        (
+            "huge",
+            format!(
+                "{{\"v\":1,\"user_id\":\"a\",\"created_at\":1,\"expires_at\":99999999999,\"data\":{{\"x\":\"{}\"}}}}",
+                "x".repeat(100_000)
+            )
+            .into_bytes(),
+        ),
+        (
+            "CR/LF in user id",
+            br#"{"v":1,"user_id":"a\r\nx-admin: 1","created_at":1,"expires_at":99999999999}"#.to_vec(),
+        ),
     ];
     for (what, bytes) in cases {
         let value = sessions::store_raw(&mut redis, &bytes, 60, KEY_A);
@@ -334,8 +469,14 @@ async fn unusable_records_are_no_session_not_an_outage() {
     }
     // A key of the wrong Redis type is a bad record, not an unavailable store.
     let id = sessions::new_id();
-    redis::cmd("SADD").arg(format!("{}{}", sessions::PREFIX, id.as_str())).arg("x").query::<()>(&mut redis).unwrap();
-    let reply = stack.get("/private", &[("cookie", &cookie(&sessions::cookie_for(&id, KEY_A)))]).await;
+    redis::cmd("SADD")
+        .arg(format!("{}{}", sessions::PREFIX, id.as_str()))
+        .arg("x")
+        .query::<()>(&mut redis)
+        .unwrap();
+    let reply = stack
+        .get("/private", &[("cookie", &cookie(&sessions::cookie_for(&id, KEY_A)))])
+        .await;
     assert_eq!(reply.status, 401);
     assert!(stack.origin.requests().is_empty());
     let logs = stack.gateway.logs();
@@ -349,16 +490,34 @@ async fn duplicate_many_and_huge_cookies() {
     let good = stack.login("alice", serde_json::json!({}));
     let many: String = (0..200).map(|i| format!("c{i}=v{i}; ")).collect();
     let cases = [
-        ("garbage duplicate first", format!("sgw_session=junk; sgw_session={good}"), 200),
+        (
+            "garbage duplicate first",
+            format!("sgw_session=junk; sgw_session={good}"),
+            200,
+        ),
         ("among many cookies", format!("{many}sgw_session={good}"), 200),
-        ("4 KiB cookie beside it", format!("big={}; sgw_session={good}", "b".repeat(4096)), 200),
-        ("header over 16 KiB", format!("big={}; sgw_session={good}", "b".repeat(17 * 1024)), 401),
+        (
+            "4 KiB cookie beside it",
+            format!("big={}; sgw_session={good}", "b".repeat(4096)),
+            200,
+        ),
+        (
+            "header over 16 KiB",
+            format!("big={}; sgw_session={good}", "b".repeat(17 * 1024)),
+            401,
+        ),
     ];
     for (what, header, status) in cases {
-        assert_eq!(stack.get("/private", &[("cookie", &header)]).await.status, status, "{what}");
+        assert_eq!(
+            stack.get("/private", &[("cookie", &header)]).await.status,
+            status,
+            "{what}"
+        );
     }
     // Two Cookie headers (HTTP/2-style split) are both read.
-    let reply = stack.get("/private", &[("cookie", "a=1"), ("cookie", &cookie(&good))]).await;
+    let reply = stack
+        .get("/private", &[("cookie", "a=1"), ("cookie", &cookie(&good))])
+        .await;
     assert_eq!(reply.status, 200);
 }
 
@@ -366,7 +525,16 @@ async fn duplicate_many_and_huge_cookies() {
 async fn hop_by_hop_headers_are_dropped_both_ways() {
     let stack = Stack::start(&[("public_paths", "/hop,/pub")]).await;
     let reply = stack
-        .get("/pub/x", &[("connection", "x-secret"), ("x-secret", "1"), ("te", "trailers"), ("proxy-authorization", "Basic eA=="), ("x-kept", "1")])
+        .get(
+            "/pub/x",
+            &[
+                ("connection", "x-secret"),
+                ("x-secret", "1"),
+                ("te", "trailers"),
+                ("proxy-authorization", "Basic eA=="),
+                ("x-kept", "1"),
+            ],
+        )
         .await;
     assert_eq!(reply.status, 200);
     let seen = &stack.origin.requests_to("/pub/x")[0].headers;
@@ -376,7 +544,10 @@ async fn hop_by_hop_headers_are_dropped_both_ways() {
     assert_eq!(seen["x-kept"], "1");
 
     let reply = stack.get("/hop", &[]).await;
-    assert_eq!(reply.status, 200, "Spin refuses responses with hop-by-hop headers; the gateway must strip them");
+    assert_eq!(
+        reply.status, 200,
+        "Spin refuses responses with hop-by-hop headers; the gateway must strip them"
+    );
     assert_eq!(reply.text(), "hop");
     assert_eq!(reply.header("x-kept"), Some("yes"));
     for name in ["x-conn-listed", "keep-alive", "proxy-authenticate"] {
@@ -400,9 +571,24 @@ async fn outbound_hosts_outside_the_manifest_are_refused() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("spin.toml"), manifest).unwrap();
     let (o, r) = (origin.url(), redis.url());
-    let gateway = Gateway::start_from(&dir.join("spin.toml"), &[("origin_url", &o), ("redis_address", &r), ("session_keys", KEY_A), ("public_paths", "/pub")]).await;
+    let gateway = Gateway::start_from(
+        &dir.join("spin.toml"),
+        &[
+            ("origin_url", &o),
+            ("redis_address", &r),
+            ("session_keys", KEY_A),
+            ("public_paths", "/pub"),
+        ],
+    )
+    .await;
 
-    assert_eq!(get(gateway.addr, "/private", &[("cookie", &cookie(&value))]).await.status, 503, "Redis not allowed");
+    assert_eq!(
+        get(gateway.addr, "/private", &[("cookie", &cookie(&value))])
+            .await
+            .status,
+        503,
+        "Redis not allowed"
+    );
     assert_eq!(get(gateway.addr, "/pub/x", &[]).await.status, 502, "origin not allowed");
     assert!(origin.requests().is_empty());
 }

@@ -35,12 +35,18 @@ where
     tokio::spawn(connection);
     let mut request = request;
     if !request.headers().contains_key(http::header::HOST) {
-        request.headers_mut().insert(http::header::HOST, addr.to_string().parse()?);
+        request
+            .headers_mut()
+            .insert(http::header::HOST, addr.to_string().parse()?);
     }
     let response = sender.send_request(request).await?;
     let (parts, body) = response.into_parts();
     let body = body.collect().await?.to_bytes();
-    Ok(Reply { status: parts.status, headers: parts.headers, body })
+    Ok(Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
 }
 
 /// A GET of `path` with extra `headers`.
@@ -49,5 +55,7 @@ pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Repl
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
-    send(addr, builder.body(Full::new(Bytes::new())).expect("request")).await.expect("the gateway answers")
+    send(addr, builder.body(Full::new(Bytes::new())).expect("request"))
+        .await
+        .expect("the gateway answers")
 }

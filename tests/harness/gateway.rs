@@ -21,7 +21,14 @@ pub fn ensure_component_built() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
             .current_dir(crate::workspace_root())
-            .args(["build", "--target", "wasm32-wasip2", "--release", "-p", "session-gateway"])
+            .args([
+                "build",
+                "--target",
+                "wasm32-wasip2",
+                "--release",
+                "-p",
+                "session-gateway",
+            ])
             .status()
             .expect("running cargo to build the component");
         assert!(status.success(), "building the gateway component failed");
@@ -42,13 +49,17 @@ impl Gateway {
     /// Loads the application as `spin up` would, without serving it.
     pub fn load(manifest: &Path, variables: &[(&str, &str)]) -> anyhow::Result<Arc<App>> {
         ensure_component_built();
-        let env: HashMap<String, String> =
-            variables.iter().map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v.to_string())).collect();
+        let env: HashMap<String, String> = variables
+            .iter()
+            .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v.to_string()))
+            .collect();
         App::load_with(manifest, &env, &BTreeMap::new(), LogSink::Capture)
     }
 
     pub async fn serve(app: Arc<App>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
         let addr = listener.local_addr().expect("gateway addr");
         let task = tokio::spawn(spin_host::serve(app.clone(), listener));
         Self { addr, app, task }

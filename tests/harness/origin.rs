@@ -29,6 +29,7 @@ pub struct Recorded {
 pub struct Origin {
     pub addr: SocketAddr,
     recorded: Arc<Mutex<Vec<Recorded>>>,
+    record: bool,
     task: JoinHandle<()>,
 }
 
@@ -43,27 +44,41 @@ pub fn pattern(n: usize) -> Vec<u8> {
 
 impl Origin {
     pub async fn start() -> Self {
-        Self::start_on(TcpListener::bind("127.0.0.1:0").await.expect("bind origin")).await
+        Self::start_on(TcpListener::bind("127.0.0.1:0").await.expect("bind origin"), true).await
     }
 
-    pub async fn start_on(listener: TcpListener) -> Self {
+    /// An origin that keeps no record (for load: memory stays flat).
+    pub async fn start_unrecorded() -> Self {
+        Self::start_on(TcpListener::bind("127.0.0.1:0").await.expect("bind origin"), false).await
+    }
+
+    async fn start_on(listener: TcpListener, record: bool) -> Self {
         let addr = listener.local_addr().expect("origin addr");
         let recorded: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let rec = recorded.clone();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let rec = rec.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req| {
                         let rec = rec.clone();
-                        async move { Ok::<_, Infallible>(answer(req, rec).await) }
+                        async move { Ok::<_, Infallible>(answer(req, record.then_some(rec)).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
-        Self { addr, recorded, task }
+        Self {
+            addr,
+            recorded,
+            record,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -71,6 +86,7 @@ impl Origin {
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
+        assert!(self.record, "this origin keeps no record");
         self.recorded.lock().expect("lock").clone()
     }
 
@@ -91,33 +107,52 @@ impl Drop for Origin {
     }
 }
 
-async fn answer(req: http::Request<Incoming>, rec: Arc<Mutex<Vec<Recorded>>>) -> http::Response<BoxBody<Bytes, Infallible>> {
+async fn answer(
+    req: http::Request<Incoming>,
+    rec: Option<Arc<Mutex<Vec<Recorded>>>>,
+) -> http::Response<BoxBody<Bytes, Infallible>> {
     let (parts, body) = req.into_parts();
     let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-    rec.lock().expect("lock").push(Recorded {
-        method: parts.method.clone(),
-        uri: parts.uri.clone(),
-        headers: parts.headers.clone(),
-        body_len: body.len(),
-        body_sha256: sha256_hex(&body),
-    });
+    if let Some(rec) = rec {
+        rec.lock().expect("lock").push(Recorded {
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            headers: parts.headers.clone(),
+            body_len: body.len(),
+            body_sha256: sha256_hex(&body),
+        });
+    }
     let path = parts.uri.path().to_owned();
-    let mut builder = http::Response::builder().header("x-origin", "1").header("x-multi", "a").header("x-multi", "b");
+    let mut builder = http::Response::builder()
+        .header("x-origin", "1")
+        .header("x-multi", "a")
+        .header("x-multi", "b");
     let full = |b: Bytes| Full::new(b).boxed();
     if path.starts_with("/echo") {
         builder = builder.header("content-length", body.len());
         return builder.body(full(body)).expect("response");
     }
     if let Some(code) = path.strip_prefix("/status/") {
-        let status = code.parse::<u16>().ok().and_then(|c| http::StatusCode::from_u16(c).ok()).unwrap_or(http::StatusCode::BAD_REQUEST);
-        return builder.status(status).body(full(Bytes::from(format!("status {code}")))).expect("response");
+        let status = code
+            .parse::<u16>()
+            .ok()
+            .and_then(|c| http::StatusCode::from_u16(c).ok())
+            .unwrap_or(http::StatusCode::BAD_REQUEST);
+        return builder
+            .status(status)
+            .body(full(Bytes::from(format!("status {code}"))))
+            .expect("response");
     }
     if let Some(n) = path.strip_prefix("/stream/") {
         let n: usize = n.parse().unwrap_or(0);
         let data = pattern(n);
-        let chunks: Vec<Result<Frame<Bytes>, Infallible>> =
-            data.chunks(64 * 1024).map(|c| Ok(Frame::data(Bytes::copy_from_slice(c)))).collect();
-        return builder.body(BodyExt::boxed(StreamBody::new(futures::stream::iter(chunks)))).expect("response");
+        let chunks: Vec<Result<Frame<Bytes>, Infallible>> = data
+            .chunks(64 * 1024)
+            .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+            .collect();
+        return builder
+            .body(BodyExt::boxed(StreamBody::new(futures::stream::iter(chunks))))
+            .expect("response");
     }
     if path == "/hop" {
         builder = builder
@@ -129,6 +164,8 @@ async fn answer(req: http::Request<Incoming>, rec: Arc<Mutex<Vec<Recorded>>>) ->
             .header("content-length", "3");
         return builder.body(full(Bytes::from_static(b"hop"))).expect("response");
     }
-    builder.header("content-length", "2").body(full(Bytes::from_static(b"ok"))).expect("response")
+    builder
+        .header("content-length", "2")
+        .body(full(Bytes::from_static(b"ok")))
+        .expect("response")
 }
-

@@ -6,7 +6,9 @@ use session_gateway_core::config::{self, Config};
 use session_gateway_core::cookie_codec::{CookieCodec, SessionId, SignedCookieV1, find_session};
 use session_gateway_core::forwarding::{self, ClientFacts, IdentityHeaders};
 use session_gateway_core::keys::{KeyError, KeyRing};
-use session_gateway_core::policy::{Access, Decision, LoginRedirect, PublicPaths, RequestFacts, SessionLookup, accepts_html, decide};
+use session_gateway_core::policy::{
+    Access, Decision, LoginRedirect, PublicPaths, RequestFacts, SessionLookup, accepts_html, decide,
+};
 use session_gateway_core::replies::Reply;
 use session_gateway_core::session::{GatewayRecordDecoder, RecordError, Session, SessionDecoder, SessionRecordV1};
 
@@ -27,10 +29,19 @@ fn id(n: u8) -> SessionId {
 fn key_ring_needs_32_byte_secrets() {
     assert_eq!(KeyRing::parse("").unwrap_err(), KeyError::Empty);
     assert_eq!(KeyRing::parse(" , ").unwrap_err(), KeyError::Empty);
-    assert_eq!(KeyRing::parse(&"x".repeat(31)).unwrap_err(), KeyError::TooShort { position: 1, len: 31 });
-    assert_eq!(KeyRing::parse(&format!("{K1},short")).unwrap_err(), KeyError::TooShort { position: 2, len: 5 });
+    assert_eq!(
+        KeyRing::parse(&"x".repeat(31)).unwrap_err(),
+        KeyError::TooShort { position: 1, len: 31 }
+    );
+    assert_eq!(
+        KeyRing::parse(&format!("{K1},short")).unwrap_err(),
+        KeyError::TooShort { position: 2, len: 5 }
+    );
     assert_eq!(KeyRing::parse(&format!(" {K1} , {K2} ")).unwrap().len(), 2);
-    assert!(!format!("{:?}", KeyRing::parse(K1).unwrap()).contains(K1), "Debug never shows secrets");
+    assert!(
+        !format!("{:?}", KeyRing::parse(K1).unwrap()).contains(K1),
+        "Debug never shows secrets"
+    );
 }
 
 #[test]
@@ -39,7 +50,10 @@ fn first_key_signs_every_key_verifies() {
     let tag = ring.sign(b"msg");
     assert!(ring.verify(b"msg", &tag));
     assert!(KeyRing::parse(K1).unwrap().verify(b"msg", &tag));
-    assert!(!KeyRing::parse(K2).unwrap().verify(b"msg", &tag), "the second key does not sign");
+    assert!(
+        !KeyRing::parse(K2).unwrap().verify(b"msg", &tag),
+        "the second key does not sign"
+    );
     assert!(ring.verify(b"msg", &KeyRing::parse(K2).unwrap().sign(b"msg")));
     assert!(!ring.verify(b"msG", &tag));
     assert!(!ring.verify(b"msg", &tag[..31]));
@@ -88,7 +102,10 @@ fn wrong_key_version_and_lengths_are_refused() {
     assert!(codec(K1).decode(&"A".repeat(10_000)).is_none());
     assert!(SessionId::parse("short").is_none());
     assert!(SessionId::parse(&"a".repeat(65)).is_none());
-    assert!(SessionId::parse("aaaaaaaaaaaaaaaaaaaaa:b").is_none(), "no key separators in ids");
+    assert!(
+        SessionId::parse("aaaaaaaaaaaaaaaaaaaaa:b").is_none(),
+        "no key separators in ids"
+    );
 }
 
 #[test]
@@ -96,16 +113,28 @@ fn find_session_takes_the_first_cookie_that_verifies() {
     let c = codec(K1);
     let good = c.encode(&id(3));
     let mut headers = HeaderMap::new();
-    headers.append("cookie", HeaderValue::from_str(&format!("other=1; sgw=junk; sgw={good}")).unwrap());
+    headers.append(
+        "cookie",
+        HeaderValue::from_str(&format!("other=1; sgw=junk; sgw={good}")).unwrap(),
+    );
     assert_eq!(find_session(&headers, "sgw", &c).unwrap().id(), &id(3));
     assert!(find_session(&headers, "other", &c).is_none());
     let mut split = HeaderMap::new();
     split.append("cookie", HeaderValue::from_static("a=1"));
     split.append("cookie", HeaderValue::from_str(&format!("sgw={good}")).unwrap());
-    assert!(find_session(&split, "sgw", &c).is_some(), "several Cookie headers are read");
+    assert!(
+        find_session(&split, "sgw", &c).is_some(),
+        "several Cookie headers are read"
+    );
     let mut too_many = HeaderMap::new();
-    too_many.append("cookie", HeaderValue::from_str(&format!("sgw=a; sgw=b; sgw=c; sgw=d; sgw={good}")).unwrap());
-    assert!(find_session(&too_many, "sgw", &c).is_none(), "at most four candidates are tried");
+    too_many.append(
+        "cookie",
+        HeaderValue::from_str(&format!("sgw=a; sgw=b; sgw=c; sgw=d; sgw={good}")).unwrap(),
+    );
+    assert!(
+        find_session(&too_many, "sgw", &c).is_none(),
+        "at most four candidates are tried"
+    );
 }
 
 #[test]
@@ -148,35 +177,75 @@ proptest! {
 // ---- session records ----
 
 fn record_json(user: &str, created: u64, expires: u64, data: &str) -> Vec<u8> {
-    format!(r#"{{"v":1,"user_id":{},"data":{data},"created_at":{created},"expires_at":{expires}}}"#, serde_json::to_string(user).unwrap())
-        .into_bytes()
+    format!(
+        r#"{{"v":1,"user_id":{},"data":{data},"created_at":{created},"expires_at":{expires}}}"#,
+        serde_json::to_string(user).unwrap()
+    )
+    .into_bytes()
 }
 
 #[test]
 fn live_records_decode_with_header_safe_data() {
-    let session = GatewayRecordDecoder.decode(&record_json("alice", 10, 100, r#"{"r":"a\r\nb"}"#), 50).unwrap();
+    let session = GatewayRecordDecoder
+        .decode(&record_json("alice", 10, 100, r#"{"r":"a\r\nb"}"#), 50)
+        .unwrap();
     assert_eq!(session.user_id, "alice");
     assert_eq!((session.created_at, session.expires_at), (10, 100));
-    assert!(session.data_header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+    assert!(
+        session
+            .data_header
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    );
     let record = SessionRecordV1::new("bob", Default::default(), 1000, 60);
     assert_eq!(record.expires_at, 1060);
-    assert_eq!(GatewayRecordDecoder.decode(&record.to_json(), 1000).unwrap().user_id, "bob");
+    assert_eq!(
+        GatewayRecordDecoder.decode(&record.to_json(), 1000).unwrap().user_id,
+        "bob"
+    );
 }
 
 #[test]
 fn dead_or_hostile_records_are_refused() {
     let d = GatewayRecordDecoder;
-    assert_eq!(d.decode(&record_json("a", 10, 100, "{}"), 100), Err(RecordError::Expired));
-    assert_eq!(d.decode(&record_json("", 10, 100, "{}"), 50), Err(RecordError::BadUserId));
-    assert_eq!(d.decode(&record_json("a b", 10, 100, "{}"), 50), Err(RecordError::BadUserId));
-    assert_eq!(d.decode(&record_json("a\r\nx: y", 10, 100, "{}"), 50), Err(RecordError::BadUserId));
-    assert_eq!(d.decode(&record_json(&"u".repeat(257), 10, 100, "{}"), 50), Err(RecordError::BadUserId));
-    assert_eq!(d.decode(&record_json("a", 10, 100, &format!(r#"{{"x":"{}"}}"#, "y".repeat(5000))), 50), Err(RecordError::DataTooLarge));
+    assert_eq!(
+        d.decode(&record_json("a", 10, 100, "{}"), 100),
+        Err(RecordError::Expired)
+    );
+    assert_eq!(
+        d.decode(&record_json("", 10, 100, "{}"), 50),
+        Err(RecordError::BadUserId)
+    );
+    assert_eq!(
+        d.decode(&record_json("a b", 10, 100, "{}"), 50),
+        Err(RecordError::BadUserId)
+    );
+    assert_eq!(
+        d.decode(&record_json("a\r\nx: y", 10, 100, "{}"), 50),
+        Err(RecordError::BadUserId)
+    );
+    assert_eq!(
+        d.decode(&record_json(&"u".repeat(257), 10, 100, "{}"), 50),
+        Err(RecordError::BadUserId)
+    );
+    assert_eq!(
+        d.decode(
+            &record_json("a", 10, 100, &format!(r#"{{"x":"{}"}}"#, "y".repeat(5000))),
+            50
+        ),
+        Err(RecordError::DataTooLarge)
+    );
     assert_eq!(d.decode(&vec![b' '; 70 * 1024], 50), Err(RecordError::TooLarge));
     assert!(matches!(d.decode(b"not json", 50), Err(RecordError::Malformed(_))));
-    assert!(matches!(d.decode(&record_json("a", 10, 100, "[1]"), 50), Err(RecordError::Malformed(_))));
+    assert!(matches!(
+        d.decode(&record_json("a", 10, 100, "[1]"), 50),
+        Err(RecordError::Malformed(_))
+    ));
     let deep = format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000));
-    assert!(matches!(d.decode(&record_json("a", 10, 100, &format!(r#"{{"x":{deep}}}"#)), 50), Err(RecordError::Malformed(_))));
+    assert!(matches!(
+        d.decode(&record_json("a", 10, 100, &format!(r#"{{"x":{deep}}}"#)), 50),
+        Err(RecordError::Malformed(_))
+    ));
     let v2 = br#"{"v":2,"user_id":"a","created_at":1,"expires_at":100}"#;
     assert_eq!(d.decode(v2, 50), Err(RecordError::UnsupportedVersion(2)));
 }
@@ -192,11 +261,20 @@ proptest! {
 // ---- policy ----
 
 fn session() -> Session {
-    Session { user_id: "u".into(), data_header: "e30".into(), created_at: 1, expires_at: 2 }
+    Session {
+        user_id: "u".into(),
+        data_header: "e30".into(),
+        created_at: 1,
+        expires_at: 2,
+    }
 }
 
 fn facts(path: &str, is_navigation: bool) -> RequestFacts<'_> {
-    RequestFacts { path, path_and_query: path, is_navigation }
+    RequestFacts {
+        path,
+        path_and_query: path,
+        is_navigation,
+    }
 }
 
 #[test]
@@ -207,7 +285,17 @@ fn public_prefixes_match_whole_segments_of_clean_paths() {
     for path in ["/health", "/health/x", "/static/a.js", "/static/"] {
         assert!(public.matches(path), "{path}");
     }
-    for path in ["/healthz", "/static", "/health/../admin", "/health/./x", "/health/%2E%2E/admin", "/health%2fx", "/health//x", "/health\\x", "/other"] {
+    for path in [
+        "/healthz",
+        "/static",
+        "/health/../admin",
+        "/health/./x",
+        "/health/%2E%2E/admin",
+        "/health%2fx",
+        "/health//x",
+        "/health\\x",
+        "/other",
+    ] {
         assert!(!public.matches(path), "{path}");
     }
     assert!(PublicPaths::parse("health").is_err());
@@ -219,23 +307,73 @@ fn decisions_fail_closed() {
     let public = PublicPaths::parse("/pub").unwrap();
     let login = LoginRedirect::new("/login", "next".into()).unwrap();
     let found = SessionLookup::Found(session());
-    assert_eq!(decide(found, facts("/x", false), &public, None), Decision::Forward(Access::Authenticated(session())));
-    assert_eq!(decide(SessionLookup::Missing, facts("/pub/a", false), &public, None), Decision::Forward(Access::Anonymous));
-    assert_eq!(decide(SessionLookup::StoreUnavailable, facts("/pub", true), &public, Some(&login)), Decision::Forward(Access::Anonymous));
-    assert_eq!(decide(SessionLookup::StoreUnavailable, facts("/x", true), &public, Some(&login)), Decision::Unavailable);
-    assert_eq!(decide(SessionLookup::Missing, facts("/x", false), &public, Some(&login)), Decision::Unauthorized);
-    assert_eq!(decide(SessionLookup::Missing, facts("/x", true), &public, None), Decision::Unauthorized);
-    assert_eq!(decide(SessionLookup::Missing, facts("/x?a=1", true), &public, Some(&login)), Decision::RedirectToLogin("/login?next=/x%3Fa%3D1".into()));
+    assert_eq!(
+        decide(found, facts("/x", false), &public, None),
+        Decision::Forward(Access::Authenticated(session()))
+    );
+    assert_eq!(
+        decide(SessionLookup::Missing, facts("/pub/a", false), &public, None),
+        Decision::Forward(Access::Anonymous)
+    );
+    assert_eq!(
+        decide(
+            SessionLookup::StoreUnavailable,
+            facts("/pub", true),
+            &public,
+            Some(&login)
+        ),
+        Decision::Forward(Access::Anonymous)
+    );
+    assert_eq!(
+        decide(
+            SessionLookup::StoreUnavailable,
+            facts("/x", true),
+            &public,
+            Some(&login)
+        ),
+        Decision::Unavailable
+    );
+    assert_eq!(
+        decide(SessionLookup::Missing, facts("/x", false), &public, Some(&login)),
+        Decision::Unauthorized
+    );
+    assert_eq!(
+        decide(SessionLookup::Missing, facts("/x", true), &public, None),
+        Decision::Unauthorized
+    );
+    assert_eq!(
+        decide(SessionLookup::Missing, facts("/x?a=1", true), &public, Some(&login)),
+        Decision::RedirectToLogin("/login?next=/x%3Fa%3D1".into())
+    );
 }
 
 #[test]
 fn login_redirects_never_open_redirect() {
     let login = LoginRedirect::new("https://id.example.com/login?app=1", "return_to".into()).unwrap();
-    assert_eq!(login.location("/a b"), "https://id.example.com/login?app=1&return_to=/a%20b");
-    assert_eq!(login.location("//evil.com/x"), "https://id.example.com/login?app=1&return_to=/");
-    assert_eq!(login.location("/\\evil.com"), "https://id.example.com/login?app=1&return_to=/");
-    assert_eq!(login.location("http://evil.com"), "https://id.example.com/login?app=1&return_to=/");
-    for bad in ["//evil.com", "javascript:alert(1)", "login", "/a#b", "https://", "/\\evil"] {
+    assert_eq!(
+        login.location("/a b"),
+        "https://id.example.com/login?app=1&return_to=/a%20b"
+    );
+    assert_eq!(
+        login.location("//evil.com/x"),
+        "https://id.example.com/login?app=1&return_to=/"
+    );
+    assert_eq!(
+        login.location("/\\evil.com"),
+        "https://id.example.com/login?app=1&return_to=/"
+    );
+    assert_eq!(
+        login.location("http://evil.com"),
+        "https://id.example.com/login?app=1&return_to=/"
+    );
+    for bad in [
+        "//evil.com",
+        "javascript:alert(1)",
+        "login",
+        "/a#b",
+        "https://",
+        "/\\evil",
+    ] {
         assert!(LoginRedirect::new(bad, "next".into()).is_err(), "{bad}");
     }
     assert!(accepts_html("text/html,application/xhtml+xml;q=0.9"));
@@ -247,7 +385,10 @@ fn login_redirects_never_open_redirect() {
 // ---- forwarding ----
 
 fn identity() -> IdentityHeaders {
-    IdentityHeaders { user: HeaderName::from_static("x-session-user"), data: HeaderName::from_static("x-session-data") }
+    IdentityHeaders {
+        user: HeaderName::from_static("x-session-user"),
+        data: HeaderName::from_static("x-session-data"),
+    }
 }
 
 #[test]
@@ -275,11 +416,24 @@ fn request_headers_drop_what_the_client_must_not_set() {
         incoming.append(name, HeaderValue::from_static(value));
     }
     incoming.append("accept", HeaderValue::from_static("b"));
-    let client = ClientFacts { addr: Some("10.1.2.3".into()), host: Some("gw.example".into()), proto: Some("https".into()) };
+    let client = ClientFacts {
+        addr: Some("10.1.2.3".into()),
+        host: Some("gw.example".into()),
+        proto: Some("https".into()),
+    };
 
     let out = forwarding::request_headers(&incoming, &identity(), &client, &Access::Anonymous);
     let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
-    assert_eq!(names, ["accept", "cookie", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"]);
+    assert_eq!(
+        names,
+        [
+            "accept",
+            "cookie",
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto"
+        ]
+    );
     assert_eq!(out.get_all("accept").iter().collect::<Vec<_>>(), ["a", "b"]);
     assert_eq!(out["x-forwarded-for"], "10.1.2.3");
     assert_eq!(out["x-forwarded-proto"], "https");
@@ -292,12 +446,22 @@ fn request_headers_drop_what_the_client_must_not_set() {
 #[test]
 fn response_headers_lose_hop_by_hop_ones() {
     let mut incoming = HeaderMap::new();
-    for (name, value) in [("connection", "x-c"), ("x-c", "1"), ("keep-alive", "5"), ("proxy-authenticate", "B"), ("set-cookie", "a=1"), ("x-ok", "1")] {
+    for (name, value) in [
+        ("connection", "x-c"),
+        ("x-c", "1"),
+        ("keep-alive", "5"),
+        ("proxy-authenticate", "B"),
+        ("set-cookie", "a=1"),
+        ("x-ok", "1"),
+    ] {
         incoming.append(name, HeaderValue::from_static(value));
     }
     incoming.append("set-cookie", HeaderValue::from_static("b=2"));
     let out = forwarding::response_headers(&incoming);
-    assert_eq!(out.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["set-cookie", "x-ok"]);
+    assert_eq!(
+        out.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+        ["set-cookie", "x-ok"]
+    );
     assert_eq!(out.get_all("set-cookie").iter().count(), 2);
 }
 
@@ -307,7 +471,11 @@ fn parse(vars: &[(&str, &str)]) -> Result<Config, config::ConfigError> {
     Config::parse(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
 }
 
-const BASE: [(&str, &str); 3] = [("origin_url", "http://127.0.0.1:8080"), ("redis_address", "redis://127.0.0.1:6379"), ("session_keys", K1)];
+const BASE: [(&str, &str); 3] = [
+    ("origin_url", "http://127.0.0.1:8080"),
+    ("redis_address", "redis://127.0.0.1:6379"),
+    ("session_keys", K1),
+];
 
 fn with(extra: (&'static str, &'static str)) -> Vec<(&'static str, &'static str)> {
     let mut v: Vec<_> = BASE.iter().copied().filter(|(n, _)| *n != extra.0).collect();
@@ -351,7 +519,10 @@ fn every_configuration_error_names_its_variable() {
     for (var, expected) in cases {
         let error = parse(&with(*var)).unwrap_err();
         assert_eq!(error.variable, *expected, "{var:?}");
-        assert!(error.to_string().starts_with(&format!("variable `{expected}`")), "{error}");
+        assert!(
+            error.to_string().starts_with(&format!("variable `{expected}`")),
+            "{error}"
+        );
         assert!(!error.to_string().contains(K1));
     }
     let mut login = with(("login_url", "/login"));
@@ -361,10 +532,25 @@ fn every_configuration_error_names_its_variable() {
 
 #[test]
 fn gateway_replies_carry_content_length() {
-    for reply in [Reply::unauthorized(), Reply::login_redirect("/l".into()), Reply::unavailable(), Reply::bad_gateway(), Reply::misconfigured()] {
-        let length = reply.headers.iter().find(|(n, _)| *n == "content-length").map(|(_, v)| v.clone());
+    for reply in [
+        Reply::unauthorized(),
+        Reply::login_redirect("/l".into()),
+        Reply::unavailable(),
+        Reply::bad_gateway(),
+        Reply::misconfigured(),
+    ] {
+        let length = reply
+            .headers
+            .iter()
+            .find(|(n, _)| *n == "content-length")
+            .map(|(_, v)| v.clone());
         assert_eq!(length, Some(reply.body.len().to_string()), "{}", reply.status);
-        assert!(reply.headers.iter().any(|(n, v)| *n == "cache-control" && v == "no-store"));
+        assert!(
+            reply
+                .headers
+                .iter()
+                .any(|(n, v)| *n == "cache-control" && v == "no-store")
+        );
     }
     assert!(Reply::unavailable().headers.contains(&("retry-after", "1".into())));
 }

@@ -12,29 +12,50 @@ fn hosts(entries: &[&str]) -> AllowedHosts {
 
 #[test]
 fn allowed_hosts_match_as_spin_matches() {
-    let allowed = hosts(&["http://127.0.0.1:8080", "redis://cache.internal", "https://*.example.com", "*://any.host:*", "http://ports:8000..8002"]);
+    let allowed = hosts(&[
+        "http://127.0.0.1:8080",
+        "redis://cache.internal",
+        "https://*.example.com",
+        "*://any.host:*",
+        "http://ports:8000..8002",
+    ]);
     assert!(allowed.allows("http", "127.0.0.1", Some(8080)));
     assert!(!allowed.allows("http", "127.0.0.1", Some(8081)));
     assert!(!allowed.allows("https", "127.0.0.1", Some(8080)));
-    assert!(allowed.allows("redis", "cache.internal", None), "redis defaults to 6379");
+    assert!(
+        allowed.allows("redis", "cache.internal", None),
+        "redis defaults to 6379"
+    );
     assert!(allowed.allows("redis", "cache.internal", Some(6379)));
     assert!(!allowed.allows("redis", "cache.internal", Some(6380)));
     assert!(allowed.allows("https", "api.example.com", None));
     assert!(!allowed.allows("https", "example.com", None));
     assert!(allowed.allows("ftp", "any.host", Some(21)));
     assert!(allowed.allows("http", "ports", Some(8001)));
-    assert!(!allowed.allows("http", "ports", Some(8002)), "ranges are half-open, as in Spin");
+    assert!(
+        !allowed.allows("http", "ports", Some(8002)),
+        "ranges are half-open, as in Spin"
+    );
     assert!(allowed.allows_url("redis://user:pw@cache.internal:6379/0"));
     assert!(!allowed.allows_url("redis://elsewhere:6379"));
-    assert!(AllowedHosts::default().allows_url("http://127.0.0.1:1") == false);
+    assert!(!AllowedHosts::default().allows_url("http://127.0.0.1:1"));
 }
 
 #[test]
 fn allowed_host_entries_are_validated_as_spin_does() {
-    for bad in ["127.0.0.1:80", "http://host:80/path", "ftp://host", "http://a*b.com", "ht-tp://x"] {
+    for bad in [
+        "127.0.0.1:80",
+        "http://host:80/path",
+        "ftp://host",
+        "http://a*b.com",
+        "ht-tp://x",
+    ] {
         assert!(AllowedHosts::parse(&[bad.to_string()]).is_err(), "{bad}");
     }
-    assert!(AllowedHosts::parse(&["http://host:80/".to_string()]).is_ok(), "a trailing slash is fine");
+    assert!(
+        AllowedHosts::parse(&["http://host:80/".to_string()]).is_ok(),
+        "a trailing slash is fine"
+    );
 }
 
 const MANIFEST: &str = r#"
@@ -84,7 +105,13 @@ fn variables_follow_spins_rules() {
 #[test]
 fn manifests_this_host_cannot_run_are_refused() {
     assert!(Manifest::parse(&MANIFEST.replace("= 2", "= 1"), Path::new(".")).is_err());
-    assert!(Manifest::parse(&MANIFEST.replace("component = \"c\"", "component = \"d\""), Path::new(".")).is_err());
+    assert!(
+        Manifest::parse(
+            &MANIFEST.replace("component = \"c\"", "component = \"d\""),
+            Path::new(".")
+        )
+        .is_err()
+    );
     let two = format!("{MANIFEST}\n[[trigger.http]]\nroute = \"/b\"\ncomponent = \"c\"\n");
     assert!(Manifest::parse(&two, Path::new(".")).is_err());
 }

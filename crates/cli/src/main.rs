@@ -64,7 +64,9 @@ impl Options {
             if !flag.starts_with("--") {
                 return Err(Failure::Usage(format!("unexpected argument `{flag}`")));
             }
-            let value = it.next().ok_or_else(|| Failure::Usage(format!("{flag} needs a value")))?;
+            let value = it
+                .next()
+                .ok_or_else(|| Failure::Usage(format!("{flag} needs a value")))?;
             flags.push((flag[2..].to_owned(), value.clone()));
         }
         Ok(Self { flags })
@@ -83,7 +85,9 @@ impl Options {
     }
 
     fn redis(&self) -> Result<redis::Connection, Failure> {
-        let url = self.setting("redis", REDIS_ADDRESS).unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+        let url = self
+            .setting("redis", REDIS_ADDRESS)
+            .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
         redis::Client::open(url.as_str())
             .and_then(|c| c.get_connection())
             .map_err(|e| Failure::Redis(e.to_string()))
@@ -93,11 +97,14 @@ impl Options {
         let keys = self
             .setting("keys", SESSION_KEYS)
             .ok_or_else(|| Failure::Usage("no signing keys: pass --keys or set SPIN_VARIABLE_SESSION_KEYS".into()))?;
-        KeyRing::parse(&keys).map(SignedCookieV1::new).map_err(|e| Failure::Usage(format!("session keys: {e}")))
+        KeyRing::parse(&keys)
+            .map(SignedCookieV1::new)
+            .map_err(|e| Failure::Usage(format!("session keys: {e}")))
     }
 
     fn prefix(&self) -> String {
-        self.setting("prefix", KEY_PREFIX).unwrap_or_else(|| defaults::KEY_PREFIX.into())
+        self.setting("prefix", KEY_PREFIX)
+            .unwrap_or_else(|| defaults::KEY_PREFIX.into())
     }
 }
 
@@ -112,7 +119,9 @@ fn run(args: &[String]) -> Result<(), Failure> {
 }
 
 fn create(options: &Options) -> Result<(), Failure> {
-    let user = options.get("user").ok_or_else(|| Failure::Usage("create needs --user".into()))?;
+    let user = options
+        .get("user")
+        .ok_or_else(|| Failure::Usage("create needs --user".into()))?;
     let data = match options.get("data") {
         None => serde_json::Map::new(),
         Some(json) => match serde_json::from_str(json) {
@@ -130,7 +139,9 @@ fn create(options: &Options) -> Result<(), Failure> {
     let codec = options.codec()?;
     let record = SessionRecordV1::new(user, data, now(), ttl);
     // The record must pass the gateway's own checks, or the session would never work.
-    GatewayRecordDecoder.decode(&record.to_json(), now()).map_err(|e| Failure::Usage(format!("invalid session: {e}")))?;
+    GatewayRecordDecoder
+        .decode(&record.to_json(), now())
+        .map_err(|e| Failure::Usage(format!("invalid session: {e}")))?;
     let id = new_id()?;
     let key = format!("{}{}", options.prefix(), id.as_str());
     let mut redis = options.redis()?;
@@ -158,8 +169,14 @@ fn show(options: &Options) -> Result<(), Failure> {
     };
     let key = format!("{}{}", options.prefix(), id.as_str());
     let mut redis = options.redis()?;
-    let bytes: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query(&mut redis).map_err(|e| Failure::Redis(e.to_string()))?;
-    let ttl: i64 = redis::cmd("TTL").arg(&key).query(&mut redis).map_err(|e| Failure::Redis(e.to_string()))?;
+    let bytes: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(&key)
+        .query(&mut redis)
+        .map_err(|e| Failure::Redis(e.to_string()))?;
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(&key)
+        .query(&mut redis)
+        .map_err(|e| Failure::Redis(e.to_string()))?;
     let bytes = bytes.ok_or_else(|| Failure::NotFound(format!("no session #{}", id.fingerprint())))?;
     let record: SessionRecordV1 =
         serde_json::from_slice(&bytes).map_err(|e| Failure::NotFound(format!("unreadable record: {e}")))?;
@@ -185,6 +202,7 @@ fn new_id() -> Result<SessionId, Failure> {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
-

@@ -52,7 +52,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(variable: &'static str, problem: impl Into<String>) -> Self {
-        Self { variable, problem: problem.into() }
+        Self {
+            variable,
+            problem: problem.into(),
+        }
     }
 }
 
@@ -84,21 +87,30 @@ impl Config {
 
         let origin = parse_origin(&required(ORIGIN_URL)?)?;
         let redis_address = parse_redis_address(&required(REDIS_ADDRESS)?)?;
-        let keys = KeyRing::parse(&required(SESSION_KEYS)?)
-            .map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?;
+        let keys =
+            KeyRing::parse(&required(SESSION_KEYS)?).map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?;
         let cookie_name = or_default(COOKIE_NAME, defaults::COOKIE_NAME);
         if !is_cookie_name(&cookie_name) {
-            return Err(ConfigError::new(COOKIE_NAME, "is not a valid cookie name (RFC 6265 token)"));
+            return Err(ConfigError::new(
+                COOKIE_NAME,
+                "is not a valid cookie name (RFC 6265 token)",
+            ));
         }
         let key_prefix = or_default(KEY_PREFIX, defaults::KEY_PREFIX);
-        let public_paths =
-            PublicPaths::parse(&get(PUBLIC_PATHS).unwrap_or_default()).map_err(|p| ConfigError::new(PUBLIC_PATHS, p))?;
+        let public_paths = PublicPaths::parse(&get(PUBLIC_PATHS).unwrap_or_default())
+            .map_err(|p| ConfigError::new(PUBLIC_PATHS, p))?;
         let login = match get(LOGIN_URL) {
             None => None,
             Some(url) => {
                 let param = or_default(LOGIN_NEXT_PARAM, defaults::LOGIN_NEXT_PARAM);
-                if !param.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
-                    return Err(ConfigError::new(LOGIN_NEXT_PARAM, "may hold only letters, digits, '_' and '-'"));
+                if !param
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return Err(ConfigError::new(
+                        LOGIN_NEXT_PARAM,
+                        "may hold only letters, digits, '_' and '-'",
+                    ));
                 }
                 Some(LoginRedirect::new(&url, param).map_err(|p| ConfigError::new(LOGIN_URL, p))?)
             }
@@ -106,7 +118,10 @@ impl Config {
         let user_header = parse_identity_header(USER_HEADER, &or_default(USER_HEADER, defaults::USER_HEADER))?;
         let data_header = parse_identity_header(DATA_HEADER, &or_default(DATA_HEADER, defaults::DATA_HEADER))?;
         if user_header == data_header {
-            return Err(ConfigError::new(DATA_HEADER, format!("is the same header as `{USER_HEADER}`")));
+            return Err(ConfigError::new(
+                DATA_HEADER,
+                format!("is the same header as `{USER_HEADER}`"),
+            ));
         }
         Ok(Self {
             origin,
@@ -116,7 +131,10 @@ impl Config {
             key_prefix,
             public_paths,
             login,
-            identity_headers: IdentityHeaders { user: user_header, data: data_header },
+            identity_headers: IdentityHeaders {
+                user: user_header,
+                data: data_header,
+            },
         })
     }
 
@@ -124,11 +142,15 @@ impl Config {
     pub fn session_key(&self, id: &crate::SessionId) -> String {
         format!("{}{}", self.key_prefix, id.as_str())
     }
-
 }
 
 fn parse_origin(value: &str) -> Result<Origin, ConfigError> {
-    let err = |p: &str| ConfigError::new(ORIGIN_URL, format!("{p} (expected http://host[:port] or https://host[:port])"));
+    let err = |p: &str| {
+        ConfigError::new(
+            ORIGIN_URL,
+            format!("{p} (expected http://host[:port] or https://host[:port])"),
+        )
+    };
     let uri: Uri = value.parse().map_err(|_| err("is not a URL"))?;
     let scheme = uri.scheme().cloned().ok_or_else(|| err("has no scheme"))?;
     if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
@@ -145,7 +167,12 @@ fn parse_origin(value: &str) -> Result<Origin, ConfigError> {
 }
 
 fn parse_redis_address(value: &str) -> Result<String, ConfigError> {
-    let err = |p: &str| ConfigError::new(REDIS_ADDRESS, format!("{p} (expected redis://host[:port] or rediss://...)"));
+    let err = |p: &str| {
+        ConfigError::new(
+            REDIS_ADDRESS,
+            format!("{p} (expected redis://host[:port] or rediss://...)"),
+        )
+    };
     let uri: Uri = value.parse().map_err(|_| err("is not a URL"))?;
     match uri.scheme_str() {
         Some("redis" | "rediss") => {}
@@ -161,12 +188,20 @@ fn parse_identity_header(variable: &'static str, value: &str) -> Result<HeaderNa
     let name = HeaderName::from_bytes(value.as_bytes())
         .map_err(|_| ConfigError::new(variable, "is not a valid header name"))?;
     let reserved = is_hop_by_hop(&name)
-        || [http::header::HOST, http::header::COOKIE, http::header::CONTENT_LENGTH, http::header::CONTENT_TYPE]
-            .contains(&name)
+        || [
+            http::header::HOST,
+            http::header::COOKIE,
+            http::header::CONTENT_LENGTH,
+            http::header::CONTENT_TYPE,
+        ]
+        .contains(&name)
         || name.as_str().starts_with("x-forwarded-")
         || name.as_str().starts_with("spin-");
     if reserved {
-        return Err(ConfigError::new(variable, "names a header the gateway or HTTP itself manages"));
+        return Err(ConfigError::new(
+            variable,
+            "names a header the gateway or HTTP itself manages",
+        ));
     }
     Ok(name)
 }
@@ -174,5 +209,7 @@ fn parse_identity_header(variable: &'static str, value: &str) -> Result<HeaderNa
 /// RFC 6265 cookie-name: an RFC 2616 token.
 fn is_cookie_name(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
 }

@@ -109,7 +109,9 @@ impl CookieCodec for SignedCookieV1 {
         }
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         let signed = &value[..V1_PREFIX.len() + id.as_str().len()];
-        self.keys.verify(signed.as_bytes(), &tag).then_some(VerifiedSessionId(id))
+        self.keys
+            .verify(signed.as_bytes(), &tag)
+            .then_some(VerifiedSessionId(id))
     }
 
     fn encode(&self, id: &SessionId) -> String {

@@ -66,7 +66,12 @@ pub struct ClientFacts {
 /// The headers to send to the origin: the client's, less hop-by-hop, forwarding, Spin
 /// and identity headers (whatever the client sent under those names), plus fresh
 /// `X-Forwarded-*` and, for an authenticated request, the identity.
-pub fn request_headers(incoming: &HeaderMap, identity: &IdentityHeaders, client: &ClientFacts, access: &Access) -> HeaderMap {
+pub fn request_headers(
+    incoming: &HeaderMap,
+    identity: &IdentityHeaders,
+    client: &ClientFacts,
+    access: &Access,
+) -> HeaderMap {
     let listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len() + 5);
     for (name, value) in incoming {
@@ -91,9 +96,10 @@ pub fn request_headers(incoming: &HeaderMap, identity: &IdentityHeaders, client:
     set("x-forwarded-proto", &client.proto);
     if let Access::Authenticated(session) = access {
         // Both values were checked header-safe when the record was decoded.
-        if let (Ok(user), Ok(data)) =
-            (HeaderValue::from_str(&session.user_id), HeaderValue::from_str(&session.data_header))
-        {
+        if let (Ok(user), Ok(data)) = (
+            HeaderValue::from_str(&session.user_id),
+            HeaderValue::from_str(&session.data_header),
+        ) {
             out.insert(identity.user.clone(), user);
             out.insert(identity.data.clone(), data);
         }

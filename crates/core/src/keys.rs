@@ -46,7 +46,10 @@ impl KeyRing {
             .enumerate()
             .map(|(i, secret)| {
                 if secret.len() < MIN_SECRET_BYTES {
-                    return Err(KeyError::TooShort { position: i + 1, len: secret.len() });
+                    return Err(KeyError::TooShort {
+                        position: i + 1,
+                        len: secret.len(),
+                    });
                 }
                 Ok(HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length"))
             })

@@ -20,7 +20,9 @@ impl PublicPaths {
         let mut out = Vec::new();
         for p in prefixes {
             if !p.starts_with('/') || !is_clean_path(p) {
-                return Err(format!("prefix `{p}` must start with `/` and hold no dot segments or encoded characters"));
+                return Err(format!(
+                    "prefix `{p}` must start with `/` and hold no dot segments or encoded characters"
+                ));
             }
             out.push(p.to_owned());
         }
@@ -38,9 +40,9 @@ impl PublicPaths {
 
 fn is_clean_path(path: &str) -> bool {
     let lower = path.to_ascii_lowercase();
-    !(lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c") || path.contains('\\'))
-        && !path.contains("//")
-        && path.split('/').all(|seg| seg != "." && seg != "..")
+    let suspicious =
+        ["%2e", "%2f", "%5c"].iter().any(|enc| lower.contains(enc)) || path.contains('\\') || path.contains("//");
+    !suspicious && path.split('/').all(|seg| seg != "." && seg != "..")
 }
 
 /// Where anonymous browser navigations are sent, with their own path and query in a parameter.
@@ -51,18 +53,28 @@ pub struct LoginRedirect {
 }
 
 /// Everything but unreserved characters is encoded, so the value cannot end the parameter.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~').remove(b'/');
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
 
 impl LoginRedirect {
     /// `url` is a same-site path (`/login`) or an absolute http(s) URL (a central login site).
     pub fn new(url: &str, param: String) -> Result<Self, String> {
         let is_path = url.starts_with('/') && !url.starts_with("//") && !url.contains('\\');
         let is_absolute = (url.starts_with("https://") || url.starts_with("http://"))
-            && url.parse::<http::Uri>().is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()));
+            && url
+                .parse::<http::Uri>()
+                .is_ok_and(|u| u.host().is_some_and(|h| !h.is_empty()));
         if !(is_path || is_absolute) || url.contains('#') || url.bytes().any(|b| b.is_ascii_control() || b == b' ') {
             return Err("must be a path starting with `/` or an absolute http(s) URL, without a fragment".into());
         }
-        Ok(Self { url: url.to_owned(), param })
+        Ok(Self {
+            url: url.to_owned(),
+            param,
+        })
     }
 
     /// The `Location` for a request to `path_and_query`.
@@ -80,7 +92,12 @@ impl LoginRedirect {
             "/"
         };
         let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}{}={}", self.url, self.param, utf8_percent_encode(next, QUERY_VALUE))
+        format!(
+            "{}{sep}{}={}",
+            self.url,
+            self.param,
+            utf8_percent_encode(next, QUERY_VALUE)
+        )
     }
 }
 
@@ -138,7 +155,9 @@ pub fn decide(
 
 /// Whether an `Accept` header value asks for HTML.
 pub fn accepts_html(accept: &str) -> bool {
-    accept
-        .split(',')
-        .any(|item| item.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("text/html")))
+    accept.split(',').any(|item| {
+        item.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/html"))
+    })
 }

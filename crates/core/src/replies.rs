@@ -15,7 +15,9 @@ pub struct Reply {
 
 impl Reply {
     fn json(status: StatusCode, error: &str, message: &str) -> Self {
-        let body = serde_json::json!({ "error": error, "message": message }).to_string().into_bytes();
+        let body = serde_json::json!({ "error": error, "message": message })
+            .to_string()
+            .into_bytes();
         Self {
             status,
             headers: vec![
@@ -34,23 +36,39 @@ impl Reply {
     pub fn login_redirect(location: String) -> Self {
         Self {
             status: StatusCode::FOUND,
-            headers: vec![("location", location), ("content-length", "0".into()), ("cache-control", "no-store".into())],
+            headers: vec![
+                ("location", location),
+                ("content-length", "0".into()),
+                ("cache-control", "no-store".into()),
+            ],
             body: Vec::new(),
         }
     }
 
     pub fn unavailable() -> Self {
-        let mut reply = Self::json(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the session store is unavailable");
+        let mut reply = Self::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the session store is unavailable",
+        );
         reply.headers.push(("retry-after", RETRY_AFTER_SECS.to_string()));
         reply
     }
 
     pub fn bad_gateway() -> Self {
-        Self::json(StatusCode::BAD_GATEWAY, "bad_gateway", "the origin could not be reached")
+        Self::json(
+            StatusCode::BAD_GATEWAY,
+            "bad_gateway",
+            "the origin could not be reached",
+        )
     }
 
     /// Deliberately generic: the log line says which variable is wrong, the client learns nothing.
     pub fn misconfigured() -> Self {
-        Self::json(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "the gateway is misconfigured")
+        Self::json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the gateway is misconfigured",
+        )
     }
 }

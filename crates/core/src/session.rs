@@ -52,7 +52,13 @@ impl SessionRecordV1 {
     pub const VERSION: u32 = 1;
 
     pub fn new(user_id: impl Into<String>, data: Map<String, Value>, now: u64, ttl_secs: u64) -> Self {
-        Self { v: Self::VERSION, user_id: user_id.into(), data, created_at: now, expires_at: now + ttl_secs }
+        Self {
+            v: Self::VERSION,
+            user_id: user_id.into(),
+            data,
+            created_at: now,
+            expires_at: now + ttl_secs,
+        }
     }
 
     pub fn to_json(&self) -> Vec<u8> {

@@ -6,12 +6,17 @@ use session_gateway_core::forwarding::ClientFacts;
 /// client asked for. Both are set by Spin, never taken from the client.
 pub fn facts(head: &http::request::Parts) -> ClientFacts {
     let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok());
-    let addr = header("spin-client-addr").and_then(|a| a.parse::<std::net::SocketAddr>().ok()).map(|a| a.ip().to_string());
+    let addr = header("spin-client-addr")
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        .map(|a| a.ip().to_string());
     let full_url = header("spin-full-url").and_then(|u| u.parse::<http::Uri>().ok());
     let host = full_url
         .as_ref()
         .and_then(|u| u.authority().map(|a| a.as_str().to_owned()))
         .or_else(|| header("host").map(str::to_owned));
-    let proto = full_url.as_ref().and_then(|u| u.scheme_str().map(str::to_owned)).or(Some("http".into()));
+    let proto = full_url
+        .as_ref()
+        .and_then(|u| u.scheme_str().map(str::to_owned))
+        .or(Some("http".into()));
     ClientFacts { addr, host, proto }
 }

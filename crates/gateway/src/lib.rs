@@ -40,7 +40,10 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
     match decide(lookup, facts, &config.public_paths, config.login.as_ref()) {
         Decision::Forward(access) => {
             let client = client::facts(&head);
-            match HttpOrigin::new(&config.origin).forward(head, body, &config.identity_headers, &client, &access).await {
+            match HttpOrigin::new(&config.origin)
+                .forward(head, body, &config.identity_headers, &client, &access)
+                .await
+            {
                 Ok(response) => Ok(response),
                 Err(error) => {
                     log::error(format_args!("origin unreachable: {error}"));
@@ -90,5 +93,7 @@ fn is_navigation(head: &http::request::Parts) -> bool {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

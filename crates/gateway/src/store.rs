@@ -31,7 +31,9 @@ impl SessionStore for RedisStore<'_> {
         let connection = Connection::open(self.address).await.map_err(unavailable)?;
         connection.get(key).await.map_err(|error| match error {
             Error::TypeError => LoadError::Corrupt("the key is not a string".into()),
-            Error::Other(message) if message.contains("WRONGTYPE") => LoadError::Corrupt("the key is not a string".into()),
+            Error::Other(message) if message.contains("WRONGTYPE") => {
+                LoadError::Corrupt("the key is not a string".into())
+            }
             other => unavailable(other),
         })
     }

@@ -8,8 +8,8 @@ use http::HeaderMap;
 use session_gateway_core::config::Origin;
 use session_gateway_core::forwarding::{self, ClientFacts, IdentityHeaders};
 use session_gateway_core::policy::Access;
-use spin_sdk::wasip3::http_compat::IncomingRequestBody;
 use spin_sdk::wasip3::http::types::{ErrorCode, Fields, Method, Request, Response, Scheme};
+use spin_sdk::wasip3::http_compat::IncomingRequestBody;
 use spin_sdk::wasip3::{wit_bindgen, wit_future};
 
 pub trait Upstream {
@@ -42,20 +42,32 @@ impl Upstream for HttpOrigin<'_> {
         client: &ClientFacts,
         access: &Access,
     ) -> Result<Response, ErrorCode> {
-        let incoming = body.take_unstarted().ok_or_else(|| internal("request body already consumed"))?;
+        let incoming = body
+            .take_unstarted()
+            .ok_or_else(|| internal("request body already consumed"))?;
         let headers = fields(&forwarding::request_headers(&head.headers, identity, client, access))?;
 
         let (incoming_done, incoming_done_rx) = wit_future::new(|| Ok(()));
         let (contents, trailers) = Request::consume_body(incoming, incoming_done_rx);
         let (outgoing, transmitted) = Request::new(headers, Some(contents), trailers, None);
-        outgoing.set_method(&method(&head.method)).map_err(|()| ErrorCode::HttpRequestMethodInvalid)?;
-        let scheme = if self.origin.scheme == http::uri::Scheme::HTTPS { Scheme::Https } else { Scheme::Http };
-        outgoing.set_scheme(Some(&scheme)).map_err(|()| ErrorCode::HttpProtocolError)?;
+        outgoing
+            .set_method(&method(&head.method))
+            .map_err(|()| ErrorCode::HttpRequestMethodInvalid)?;
+        let scheme = if self.origin.scheme == http::uri::Scheme::HTTPS {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        outgoing
+            .set_scheme(Some(&scheme))
+            .map_err(|()| ErrorCode::HttpProtocolError)?;
         outgoing
             .set_authority(Some(self.origin.authority.as_str()))
             .map_err(|()| ErrorCode::HttpRequestUriInvalid)?;
         let path = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        outgoing.set_path_with_query(Some(path)).map_err(|()| ErrorCode::HttpRequestUriInvalid)?;
+        outgoing
+            .set_path_with_query(Some(path))
+            .map_err(|()| ErrorCode::HttpRequestUriInvalid)?;
         // The client's body is done when the origin has received all of it.
         wit_bindgen::spawn(async move {
             let _ = incoming_done.write(transmitted.await).await;
@@ -73,7 +85,9 @@ fn relay(response: Response) -> Result<Response, ErrorCode> {
     let (origin_done, origin_done_rx) = wit_future::new(|| Ok(()));
     let (contents, trailers) = Response::consume_body(response, origin_done_rx);
     let (relayed, delivered) = Response::new(headers, Some(contents), trailers);
-    relayed.set_status_code(status).map_err(|()| internal("invalid status from origin"))?;
+    relayed
+        .set_status_code(status)
+        .map_err(|()| internal("invalid status from origin"))?;
     wit_bindgen::spawn(async move {
         let _ = origin_done.write(delivered.await).await;
     });
@@ -83,7 +97,10 @@ fn relay(response: Response) -> Result<Response, ErrorCode> {
 fn header_map(fields: &Fields) -> HeaderMap {
     let mut map = HeaderMap::new();
     for (name, value) in fields.copy_all() {
-        if let (Ok(name), Ok(value)) = (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_bytes(&value)) {
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(name.as_bytes()),
+            http::HeaderValue::from_bytes(&value),
+        ) {
             map.append(name, value);
         }
     }
@@ -91,8 +108,10 @@ fn header_map(fields: &Fields) -> HeaderMap {
 }
 
 fn fields(map: &HeaderMap) -> Result<Fields, ErrorCode> {
-    let entries: Vec<(String, Vec<u8>)> =
-        map.iter().map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec())).collect();
+    let entries: Vec<(String, Vec<u8>)> = map
+        .iter()
+        .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+        .collect();
     Fields::from_list(&entries).map_err(|e| internal(&format!("header rejected: {e:?}")))
 }
 

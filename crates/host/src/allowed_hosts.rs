@@ -41,7 +41,11 @@ fn well_known_port(scheme: &str) -> Option<u16> {
 
 impl AllowedHosts {
     pub fn parse(entries: &[String]) -> Result<Self> {
-        entries.iter().map(|e| parse_entry(e).with_context(|| format!("allowed_outbound_hosts entry `{e}`"))).collect::<Result<_>>().map(Self)
+        entries
+            .iter()
+            .map(|e| parse_entry(e).with_context(|| format!("allowed_outbound_hosts entry `{e}`")))
+            .collect::<Result<_>>()
+            .map(Self)
     }
 
     /// Whether a connection to `scheme://host[:port]` is allowed.
@@ -82,7 +86,13 @@ fn parse_entry(entry: &str) -> Result<Allowed> {
         bail!("does not contain a scheme (e.g. 'http://' or '*://')");
     };
     let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || p.chars().all(|c| c.is_ascii_digit() || c == '*' || c == '.' || c == '/') => (h, p),
+        Some((h, p))
+            if !h.ends_with(']')
+                || p.chars()
+                    .all(|c| c.is_ascii_digit() || c == '*' || c == '.' || c == '/') =>
+        {
+            (h, p)
+        }
         _ => (rest, ""),
     };
     let port = match port.split_once('/') {
@@ -107,13 +117,19 @@ fn parse_entry(entry: &str) -> Result<Allowed> {
     };
     let port = match port {
         "" => {
-            let known = scheme.as_deref().and_then(well_known_port).context("no port given and the scheme has no well-known port")?;
+            let known = scheme
+                .as_deref()
+                .and_then(well_known_port)
+                .context("no port given and the scheme has no well-known port")?;
             Port::Range(known, known)
         }
         "*" => Port::Any,
         p => match p.split_once("..") {
             // Spin's ranges are half-open: `a..b` allows a up to b - 1.
-            Some((lo, hi)) => Port::Range(lo.parse()?, hi.parse::<u16>()?.checked_sub(1).context("empty port range")?),
+            Some((lo, hi)) => Port::Range(
+                lo.parse()?,
+                hi.parse::<u16>()?.checked_sub(1).context("empty port range")?,
+            ),
             None => {
                 let p: u16 = p.parse().with_context(|| format!("port {p:?} is not a number"))?;
                 Port::Range(p, p)

@@ -87,12 +87,22 @@ impl App {
         spin_imports::variables_v3::add_to_linker::<_, SpinHost>(&mut linker, |s| s)?;
         let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
         let captured = (logs == LogSink::Capture).then(|| MemoryOutputPipe::new(CAPTURE_BYTES));
-        Ok(Arc::new(Self { manifest, component_variables, allowed_hosts, engine, pre, captured }))
+        Ok(Arc::new(Self {
+            manifest,
+            component_variables,
+            allowed_hosts,
+            engine,
+            pre,
+            captured,
+        }))
     }
 
     /// The component's output so far, when loaded with [`LogSink::Capture`].
     pub fn captured_logs(&self) -> String {
-        self.captured.as_ref().map(|p| String::from_utf8_lossy(&p.contents()).into_owned()).unwrap_or_default()
+        self.captured
+            .as_ref()
+            .map(|p| String::from_utf8_lossy(&p.contents()).into_owned())
+            .unwrap_or_default()
     }
 
     fn wasi_ctx(&self) -> wasmtime_wasi::WasiCtx {
@@ -118,16 +128,20 @@ fn engine() -> &'static Engine {
 /// again only when the file changes.
 fn compiled(engine: &Engine, path: &PathBuf) -> Result<Component> {
     static CACHE: OnceLock<Mutex<HashMap<PathBuf, (SystemTime, Component)>>> = OnceLock::new();
-    let modified = std::fs::metadata(path)
-        .and_then(|m| m.modified())
-        .with_context(|| format!("component {} not found: build it with `cargo build --target wasm32-wasip2 --release` (or `spin build`)", path.display()))?;
+    let modified = std::fs::metadata(path).and_then(|m| m.modified()).with_context(|| {
+        format!(
+            "component {} not found: build it with `cargo build --target wasm32-wasip2 --release` (or `spin build`)",
+            path.display()
+        )
+    })?;
     let mut cache = CACHE.get_or_init(Default::default).lock().expect("cache lock");
     if let Some((at, component)) = cache.get(path)
         && *at == modified
     {
         return Ok(component.clone());
     }
-    let component = Component::from_file(engine, path).map_err(|e| anyhow::Error::from(e).context(format!("compiling {}", path.display())))?;
+    let component = Component::from_file(engine, path)
+        .map_err(|e| anyhow::Error::from(e).context(format!("compiling {}", path.display())))?;
     cache.insert(path.clone(), (modified, component.clone()));
     Ok(component)
 }

@@ -41,9 +41,16 @@ async fn main() -> Result<()> {
         }
     }
     let app = spin_host::App::load(&manifest, &overrides)?;
-    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("binding {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
     println!("Serving http://{}", listener.local_addr()?);
-    println!("Available Routes:\n  {}: http://{}{}", app.manifest.component_id, listener.local_addr()?, app.manifest.route);
+    println!(
+        "Available Routes:\n  {}: http://{}{}",
+        app.manifest.component_id,
+        listener.local_addr()?,
+        app.manifest.route
+    );
     tokio::select! {
         result = spin_host::serve(app, listener) => result,
         _ = tokio::signal::ctrl_c() => Ok(()),

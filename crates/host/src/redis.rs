@@ -16,7 +16,10 @@ fn other(error: redis::RedisError) -> Error {
     Error::Other(error.to_string())
 }
 
-fn connection<T>(accessor: &Accessor<T, SpinHost>, handle: &Resource<RedisConnection>) -> Result<MultiplexedConnection, Error> {
+fn connection<T>(
+    accessor: &Accessor<T, SpinHost>,
+    handle: &Resource<RedisConnection>,
+) -> Result<MultiplexedConnection, Error> {
     accessor.with(|mut access| {
         access
             .get()
@@ -45,21 +48,39 @@ impl<T> v3::HostConnectionWithStore<T> for SpinHost {
         let client = redis::Client::open(address.as_str()).map_err(|_| Error::InvalidAddress)?;
         let conn = client.get_multiplexed_async_connection().await.map_err(other)?;
         accessor.with(|mut access| {
-            access.get().table.push(RedisConnection(conn)).map_err(|_| Error::TooManyConnections)
+            access
+                .get()
+                .table
+                .push(RedisConnection(conn))
+                .map_err(|_| Error::TooManyConnections)
         })
     }
 
-    async fn publish(accessor: &Accessor<T, Self>, this: Resource<RedisConnection>, channel: String, payload: Vec<u8>) -> Result<(), Error> {
+    async fn publish(
+        accessor: &Accessor<T, Self>,
+        this: Resource<RedisConnection>,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> Result<(), Error> {
         let mut conn = connection(accessor, &this)?;
         conn.publish::<_, _, ()>(channel, payload).await.map_err(other)
     }
 
-    async fn get(accessor: &Accessor<T, Self>, this: Resource<RedisConnection>, key: String) -> Result<Option<Vec<u8>>, Error> {
+    async fn get(
+        accessor: &Accessor<T, Self>,
+        this: Resource<RedisConnection>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, Error> {
         let mut conn = connection(accessor, &this)?;
         conn.get(key).await.map_err(other)
     }
 
-    async fn set(accessor: &Accessor<T, Self>, this: Resource<RedisConnection>, key: String, value: Vec<u8>) -> Result<(), Error> {
+    async fn set(
+        accessor: &Accessor<T, Self>,
+        this: Resource<RedisConnection>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), Error> {
         let mut conn = connection(accessor, &this)?;
         conn.set::<_, _, ()>(key, value).await.map_err(other)
     }
@@ -69,22 +90,46 @@ impl<T> v3::HostConnectionWithStore<T> for SpinHost {
         conn.incr(key, 1).await.map_err(other)
     }
 
-    async fn del(accessor: &Accessor<T, Self>, this: Resource<RedisConnection>, keys: Vec<String>) -> Result<u32, Error> {
+    async fn del(
+        accessor: &Accessor<T, Self>,
+        this: Resource<RedisConnection>,
+        keys: Vec<String>,
+    ) -> Result<u32, Error> {
         let mut conn = connection(accessor, &this)?;
         conn.del(keys).await.map_err(other)
     }
 
-    async fn sadd(accessor: &Accessor<T, Self>, this: Resource<RedisConnection>, key: String, values: Vec<String>) -> Result<u32, Error> {
+    async fn sadd(
+        accessor: &Accessor<T, Self>,
+        this: Resource<RedisConnection>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, Error> {
         let mut conn = connection(accessor, &this)?;
-        conn.sadd(key, values).await.map_err(|e| if e.code() == Some("WRONGTYPE") { Error::TypeError } else { other(e) })
+        conn.sadd(key, values).await.map_err(|e| {
+            if e.code() == Some("WRONGTYPE") {
+                Error::TypeError
+            } else {
+                other(e)
+            }
+        })
     }
 
-    async fn smembers(accessor: &Accessor<T, Self>, this: Resource<RedisConnection>, key: String) -> Result<Vec<String>, Error> {
+    async fn smembers(
+        accessor: &Accessor<T, Self>,
+        this: Resource<RedisConnection>,
+        key: String,
+    ) -> Result<Vec<String>, Error> {
         let mut conn = connection(accessor, &this)?;
         conn.smembers(key).await.map_err(other)
     }
 
-    async fn srem(accessor: &Accessor<T, Self>, this: Resource<RedisConnection>, key: String, values: Vec<String>) -> Result<u32, Error> {
+    async fn srem(
+        accessor: &Accessor<T, Self>,
+        this: Resource<RedisConnection>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, Error> {
         let mut conn = connection(accessor, &this)?;
         conn.srem(key, values).await.map_err(other)
     }

@@ -36,7 +36,9 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(respond(app, request, peer).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -60,13 +62,23 @@ fn prepare(app: &App, request: http::Request<Incoming>, peer: SocketAddr) -> Opt
     let route = app.manifest.route.as_str();
     let path = request.uri().path().to_owned();
     let (matched, path_info) = match route.strip_suffix("/...") {
-        Some(prefix) if path == prefix || path.starts_with(&format!("{prefix}/")) => (route, path[prefix.len()..].to_owned()),
+        Some(prefix) if path == prefix || path.starts_with(&format!("{prefix}/")) => {
+            (route, path[prefix.len()..].to_owned())
+        }
         None if path == route => (route, String::new()),
         _ => return None,
     };
     let (mut parts, body) = request.into_parts();
-    let host = parts.headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_owned();
-    let path_and_query = parts.uri.path_and_query().map_or("/".to_owned(), |pq| pq.as_str().to_owned());
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_owned();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/".to_owned(), |pq| pq.as_str().to_owned());
     let full_url = format!("http://{host}{path_and_query}");
     if let Ok(uri) = full_url.parse() {
         parts.uri = uri;
@@ -94,24 +106,35 @@ async fn execute(app: Arc<App>, request: http::Request<Incoming>) -> Result<http
         table: ResourceTable::new(),
         wasi: app.wasi_ctx(),
         http: WasiHttpCtx::new(),
-        outbound_http: OutboundHttp { allowed: Arc::new(app.allowed_hosts.clone()) },
+        outbound_http: OutboundHttp {
+            allowed: Arc::new(app.allowed_hosts.clone()),
+        },
         app: app.clone(),
     };
     let mut store = Store::new(&app.engine, state);
     let service = app.pre.instantiate_async(&mut store).await?;
 
-    let request = request.map(|body| body.map_err(|e| ErrorCode::InternalError(Some(e.to_string()))).boxed_unsync());
+    let request = request.map(|body| {
+        body.map_err(|e| ErrorCode::InternalError(Some(e.to_string())))
+            .boxed_unsync()
+    });
     let (request, request_io) = wasmtime_wasi_http::p3::Request::from_http(request);
 
     let (response_tx, response_rx) = oneshot::channel();
     tokio::spawn(async move {
         let result = store
             .run_concurrent(async move |accessor| -> Result<()> {
-                let response = service.handle(accessor, request).await?.map_err(|code| anyhow::anyhow!("{code:?}"))?;
+                let response = service
+                    .handle(accessor, request)
+                    .await?
+                    .map_err(|code| anyhow::anyhow!("{code:?}"))?;
                 let response = accessor.with(|mut access| response.into_http(&mut access, request_io))?;
                 // The instance must keep running until the client has the whole body.
                 let (done_tx, done_rx) = oneshot::channel::<()>();
-                let _ = response_tx.send(response.map(|body| BodyWithAttachment { body, _attachment: done_tx }));
+                let _ = response_tx.send(response.map(|body| BodyWithAttachment {
+                    body,
+                    _attachment: done_tx,
+                }));
                 let _ = done_rx.await;
                 Ok(())
             })
@@ -123,11 +146,18 @@ async fn execute(app: Arc<App>, request: http::Request<Incoming>) -> Result<http
         }
     });
     let response = response_rx.await.context("the component returned no response")?;
-    Ok(response.map(|body| body.map_err(|code| std::io::Error::other(format!("{code:?}"))).boxed_unsync()))
+    Ok(response.map(|body| {
+        body.map_err(|code| std::io::Error::other(format!("{code:?}")))
+            .boxed_unsync()
+    }))
 }
 
 fn plain(status: http::StatusCode, text: &'static str) -> http::Response<BoxBody> {
-    let mut response = http::Response::new(Full::new(Bytes::from_static(text.as_bytes())).map_err(|e| match e {}).boxed_unsync());
+    let mut response = http::Response::new(
+        Full::new(Bytes::from_static(text.as_bytes()))
+            .map_err(|e| match e {})
+            .boxed_unsync(),
+    );
     *response.status_mut() = status;
     response
 }
@@ -142,7 +172,10 @@ impl<B: http_body::Body + Unpin, A: Unpin> http_body::Body for BodyWithAttachmen
     type Data = B::Data;
     type Error = B::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
         Pin::new(&mut self.body).poll_frame(cx)
     }
 

@@ -15,7 +15,9 @@ pub const ENV_PREFIX: &str = "SPIN_VARIABLE_";
 /// starting with a letter.
 pub fn is_valid_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && !name.contains("__")
         && !name.ends_with('_')
 }
@@ -53,9 +55,13 @@ pub fn expand(template: &str, values: &BTreeMap<String, String>) -> Result<Strin
     while let Some(start) = rest.find("{{") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find("}}").with_context(|| format!("unterminated `{{{{` in `{template}`"))?;
+        let end = after
+            .find("}}")
+            .with_context(|| format!("unterminated `{{{{` in `{template}`"))?;
         let name = after[..end].trim();
-        let value = values.get(name).with_context(|| format!("`{template}` refers to unknown variable `{name}`"))?;
+        let value = values
+            .get(name)
+            .with_context(|| format!("`{template}` refers to unknown variable `{name}`"))?;
         out.push_str(value);
         rest = &after[end + 2..];
     }
@@ -72,7 +78,10 @@ pub fn resolve_component(manifest: &Manifest, app: &BTreeMap<String, String>) ->
             if !is_valid_name(name) {
                 bail!("invalid component variable name `{name}`");
             }
-            Ok((name.clone(), expand(template, app).with_context(|| format!("component variable `{name}`"))?))
+            Ok((
+                name.clone(),
+                expand(template, app).with_context(|| format!("component variable `{name}`"))?,
+            ))
         })
         .collect()
 }

@@ -14,7 +14,12 @@ impl<T> v3::HostWithStore<T> for SpinHost {
             return Err(Error::InvalidName(format!("invalid variable name `{name}`")));
         }
         accessor.with(|mut access| {
-            access.get().variables().get(&name).cloned().ok_or_else(|| Error::Undefined(format!("no variable for \"{name}\"")))
+            access
+                .get()
+                .variables()
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| Error::Undefined(format!("no variable for \"{name}\"")))
         })
     }
 }
