@@ -1,10 +1,15 @@
-//! Outbound HTTP as Spin gives it: only to `allowed_outbound_hosts`, otherwise the call
-//! fails with `HttpRequestDenied`.
+//! Outbound HTTP as Spin gives it: only to `allowed_outbound_hosts` (otherwise the call fails
+//! with `HttpRequestDenied`), and plain-HTTP connections pooled across requests as Spin pools
+//! them. HTTPS goes through wasmtime's default client, one connection per request.
 
 use crate::allowed_hosts::AllowedHosts;
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
-use std::sync::Arc;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::sync::{Arc, OnceLock};
 use wasmtime_wasi::TrappableError;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::p3::{RequestOptions, WasiHttpHooks, default_send_request};
@@ -15,6 +20,25 @@ pub struct OutboundHttp {
 
 type Body = UnsyncBoxBody<Bytes, ErrorCode>;
 type IoFuture = Box<dyn Future<Output = Result<(), ErrorCode>> + Send>;
+type SendResult = Result<(http::Response<Body>, IoFuture), TrappableError<ErrorCode>>;
+
+/// One connection pool for the whole process, as Spin keeps one per application.
+fn pooled_client() -> &'static Client<HttpConnector, Body> {
+    static CLIENT: OnceLock<Client<HttpConnector, Body>> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Client::builder(TokioExecutor::new()).build(connector)
+    })
+}
+
+fn error_code(error: hyper_util::client::legacy::Error) -> ErrorCode {
+    if error.is_connect() {
+        ErrorCode::ConnectionRefused
+    } else {
+        ErrorCode::InternalError(Some(error.to_string()))
+    }
+}
 
 impl WasiHttpHooks for OutboundHttp {
     fn send_request(
@@ -22,20 +46,28 @@ impl WasiHttpHooks for OutboundHttp {
         request: http::Request<Body>,
         options: Option<RequestOptions>,
         fut: IoFuture,
-    ) -> Box<dyn Future<Output = Result<(http::Response<Body>, IoFuture), TrappableError<ErrorCode>>> + Send> {
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
         let _ = fut;
         let uri = request.uri();
         let allowed = match (uri.scheme_str(), uri.host()) {
             (Some(scheme), Some(host)) => self.allowed.allows(scheme, host, uri.port_u16()),
             _ => false,
         };
+        let plain_http = uri.scheme() == Some(&http::uri::Scheme::HTTP);
         Box::new(async move {
-            use http_body_util::BodyExt;
             if !allowed {
                 return Err(ErrorCode::HttpRequestDenied.into());
             }
-            let (response, io) = default_send_request(request, options).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+            if !plain_http {
+                let (response, io) = default_send_request(request, options).await?;
+                return Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture));
+            }
+            let response = pooled_client().request(request).await.map_err(error_code)?;
+            let response = response.map(|body| {
+                body.map_err(|e| ErrorCode::InternalError(Some(e.to_string())))
+                    .boxed_unsync()
+            });
+            Ok((response, Box::new(async { Ok(()) }) as IoFuture))
         })
     }
 }
