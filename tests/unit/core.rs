@@ -4,13 +4,16 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use session_gateway_core::config::{self, Config};
 use session_gateway_core::cookie_codec::{CookieCodec, SessionId, SignedCookieV1, find_session};
+use session_gateway_core::expiry::Expiry;
 use session_gateway_core::forwarding::{self, ClientFacts, IdentityHeaders};
+use session_gateway_core::hooks::{self, HookHeaders, Login};
 use session_gateway_core::keys::{KeyError, KeyRing};
 use session_gateway_core::policy::{
     Access, Decision, LoginRedirect, PublicPaths, RequestFacts, SessionLookup, accepts_html, decide,
 };
 use session_gateway_core::replies::Reply;
 use session_gateway_core::session::{GatewayRecordDecoder, RecordError, Session, SessionDecoder, SessionRecordV1};
+use session_gateway_core::set_cookie::{CookieSettings, CookieSettingsError, SameSite};
 
 const K1: &str = "k1-0123456789abcdef0123456789abcdef";
 const K2: &str = "k2-0123456789abcdef0123456789abcdef";
@@ -384,6 +387,10 @@ fn login_redirects_never_open_redirect() {
 
 // ---- forwarding ----
 
+fn hooks() -> HookHeaders {
+    HookHeaders::new("x-sgw-").unwrap()
+}
+
 fn identity() -> IdentityHeaders {
     IdentityHeaders {
         user: HeaderName::from_static("x-session-user"),
@@ -410,6 +417,8 @@ fn request_headers_drop_what_the_client_must_not_set() {
         ("forwarded", "for=6.6.6.6"),
         ("x-real-ip", "6.6.6.6"),
         ("spin-full-url", "http://x"),
+        ("x-sgw-login", r#"{"user_id":"mallory"}"#),
+        ("x-sgw-revoke-user", "alice"),
         ("accept", "a"),
         ("cookie", "c=1"),
     ] {
@@ -422,7 +431,7 @@ fn request_headers_drop_what_the_client_must_not_set() {
         proto: Some("https".into()),
     };
 
-    let out = forwarding::request_headers(&incoming, &identity(), &client, &Access::Anonymous);
+    let out = forwarding::request_headers(&incoming, &identity(), &hooks(), &client, &Access::Anonymous);
     let names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
     assert_eq!(
         names,
@@ -438,7 +447,13 @@ fn request_headers_drop_what_the_client_must_not_set() {
     assert_eq!(out["x-forwarded-for"], "10.1.2.3");
     assert_eq!(out["x-forwarded-proto"], "https");
 
-    let authed = forwarding::request_headers(&incoming, &identity(), &client, &Access::Authenticated(session()));
+    let authed = forwarding::request_headers(
+        &incoming,
+        &identity(),
+        &hooks(),
+        &client,
+        &Access::Authenticated(session()),
+    );
     assert_eq!(authed.get_all("x-session-user").iter().collect::<Vec<_>>(), ["u"]);
     assert_eq!(authed["x-session-data"], "e30");
 }
@@ -457,7 +472,7 @@ fn response_headers_lose_hop_by_hop_ones() {
         incoming.append(name, HeaderValue::from_static(value));
     }
     incoming.append("set-cookie", HeaderValue::from_static("b=2"));
-    let out = forwarding::response_headers(&incoming);
+    let out = forwarding::response_headers(&incoming, &hooks());
     assert_eq!(
         out.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
         ["set-cookie", "x-ok"]
@@ -486,7 +501,7 @@ fn with(extra: (&'static str, &'static str)) -> Vec<(&'static str, &'static str)
 #[test]
 fn defaults_make_a_valid_configuration() {
     let config = parse(&BASE).unwrap();
-    assert_eq!(config.cookie_name, "sgw_session");
+    assert_eq!(config.cookie.name, "sgw_session");
     assert_eq!(config.key_prefix, "sgw:session:");
     assert_eq!(config.identity_headers, identity());
     assert!(config.login.is_none());
@@ -553,4 +568,240 @@ fn gateway_replies_carry_content_length() {
         );
     }
     assert!(Reply::unavailable().headers.contains(&("retry-after", "1".into())));
+}
+
+// ---- expiry ----
+
+const EXPIRY: Expiry = Expiry {
+    idle_secs: 600,
+    absolute_secs: 3600,
+    refresh_fraction: 0.5,
+};
+
+#[test]
+fn ttl_is_the_sooner_of_idle_and_absolute() {
+    assert_eq!(EXPIRY.absolute_end(1000), 4600);
+    assert_eq!(EXPIRY.ttl_at(1000, 4600), Some(600));
+    assert_eq!(
+        EXPIRY.ttl_at(4300, 4600),
+        Some(300),
+        "the absolute end caps the idle timeout"
+    );
+    assert_eq!(EXPIRY.ttl_at(4600, 4600), None);
+    assert_eq!(EXPIRY.ttl_at(5000, 4600), None);
+}
+
+#[test]
+fn refresh_writes_only_below_the_threshold_and_never_past_the_absolute_end() {
+    assert_eq!(
+        EXPIRY.refresh(1000, 4600, 400_000),
+        None,
+        "more than half the idle timeout left"
+    );
+    assert_eq!(EXPIRY.refresh(1000, 4600, 299_000), Some(600));
+    assert_eq!(
+        EXPIRY.refresh(4500, 4600, 99_000),
+        None,
+        "capped TTL would not extend it"
+    );
+    assert_eq!(EXPIRY.refresh(4300, 4600, 100_000), Some(300));
+    assert_eq!(
+        EXPIRY.refresh(1000, 4600, -1),
+        Some(600),
+        "a key without TTL gets one back"
+    );
+    assert_eq!(EXPIRY.refresh(4600, 4600, 100), None);
+}
+
+// ---- hooks ----
+
+fn hook_map(pairs: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (n, v) in pairs {
+        map.append(
+            HeaderName::from_bytes(n.as_bytes()).unwrap(),
+            HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    map
+}
+
+#[test]
+fn hooks_parse_from_origin_headers() {
+    let parsed = hooks::parse(
+        &hook_map(&[
+            ("x-sgw-login", r#"{"user_id":"alice","data":{"r":1}}"#),
+            ("x-sgw-revoke-user", "alice"),
+            ("x-other", "1"),
+        ]),
+        &hooks(),
+    )
+    .unwrap();
+    assert_eq!(
+        parsed.login,
+        Some(Login {
+            user_id: "alice".into(),
+            data: serde_json::from_str(r#"{"r":1}"#).unwrap()
+        })
+    );
+    assert_eq!(parsed.revoke_user.as_deref(), Some("alice"));
+    assert!(!parsed.logout && !parsed.rotate && parsed.update.is_none());
+    assert!(
+        hooks::parse(&hook_map(&[("x-other", "1")]), &hooks())
+            .unwrap()
+            .is_empty()
+    );
+    let parsed = hooks::parse(
+        &hook_map(&[("x-sgw-update", r#"{"a":null}"#), ("x-sgw-rotate", "1")]),
+        &hooks(),
+    )
+    .unwrap();
+    assert!(parsed.rotate && parsed.update.is_some());
+    for bad in [
+        vec![("x-sgw-login", "not json")],
+        vec![("x-sgw-login", r#"{"data":{}}"#)],
+        vec![("x-sgw-update", "[1]")],
+        vec![("x-sgw-login", r#"{"user_id":"a"}"#), ("x-sgw-logout", "1")],
+        vec![("x-sgw-logout", "1"), ("x-sgw-logout", "1")],
+    ] {
+        let error = hooks::parse(&hook_map(&bad), &hooks()).unwrap_err();
+        assert!(error.to_string().starts_with("hook header `x-sgw-"), "{error}");
+    }
+    assert!(HookHeaders::new("X-Bad").is_none());
+    assert!(HookHeaders::new("x-sgw").is_none(), "must end in '-'");
+}
+
+#[test]
+fn update_merges_top_level_keys_and_null_removes() {
+    let mut data: serde_json::Map<String, serde_json::Value> = serde_json::from_str(r#"{"a":1,"b":2}"#).unwrap();
+    hooks::merge(&mut data, serde_json::from_str(r#"{"b":null,"c":{"d":3}}"#).unwrap());
+    assert_eq!(
+        serde_json::Value::Object(data),
+        serde_json::json!({"a": 1, "c": {"d": 3}})
+    );
+}
+
+// ---- Set-Cookie ----
+
+fn settings(name: &str) -> CookieSettings {
+    CookieSettings {
+        name: name.into(),
+        secure: true,
+        same_site: SameSite::Lax,
+        domain: None,
+        persistent: false,
+    }
+}
+
+#[test]
+fn set_cookie_carries_the_safe_attributes() {
+    let issued = settings("sgw").issue("v1.x.y".into(), 3600);
+    for part in ["sgw=v1.x.y", "HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(issued.contains(part), "{issued} lacks {part}");
+    }
+    assert!(!issued.contains("Max-Age"), "a browser-session cookie by default");
+    let persistent = CookieSettings {
+        persistent: true,
+        domain: Some("example.com".into()),
+        ..settings("sgw")
+    }
+    .issue("v".into(), 60);
+    assert!(
+        persistent.contains("Max-Age=60") && persistent.contains("Domain=example.com"),
+        "{persistent}"
+    );
+    let expired = settings("sgw").expire();
+    assert!(
+        expired.contains("Max-Age=0") && expired.starts_with("sgw=;"),
+        "{expired}"
+    );
+    let local = CookieSettings {
+        secure: false,
+        ..settings("sgw")
+    }
+    .issue("v".into(), 1);
+    assert!(!local.contains("Secure"));
+}
+
+#[test]
+fn cookie_prefix_rules_are_enforced() {
+    assert_eq!(
+        CookieSettings {
+            secure: false,
+            ..settings("__Host-s")
+        }
+        .validate(),
+        Err(CookieSettingsError::HostNeedsSecure)
+    );
+    assert_eq!(
+        CookieSettings {
+            domain: Some("a.com".into()),
+            ..settings("__Host-s")
+        }
+        .validate(),
+        Err(CookieSettingsError::HostForbidsDomain)
+    );
+    assert_eq!(
+        CookieSettings {
+            secure: false,
+            ..settings("__Secure-s")
+        }
+        .validate(),
+        Err(CookieSettingsError::SecurePrefixNeedsSecure)
+    );
+    assert_eq!(
+        CookieSettings {
+            secure: false,
+            same_site: SameSite::None,
+            ..settings("s")
+        }
+        .validate(),
+        Err(CookieSettingsError::SameSiteNoneNeedsSecure)
+    );
+    assert_eq!(settings("__Host-s").validate(), Ok(()));
+}
+
+#[test]
+fn lifecycle_settings_are_validated_with_the_variable_named() {
+    let config = parse(&BASE).unwrap();
+    assert_eq!(
+        config.expiry,
+        Expiry {
+            idle_secs: 1800,
+            absolute_secs: 86400,
+            refresh_fraction: 0.5
+        }
+    );
+    assert!(config.cookie.secure && !config.cookie.persistent);
+    assert_eq!(config.hook_headers.login.as_str(), "x-sgw-login");
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("idle_timeout", "0")], "idle_timeout"),
+        (&[("idle_timeout", "ten")], "idle_timeout"),
+        (&[("absolute_timeout", "-5")], "absolute_timeout"),
+        (&[("refresh_fraction", "1.5")], "refresh_fraction"),
+        (&[("refresh_fraction", "0")], "refresh_fraction"),
+        (&[("cookie_secure", "yes")], "cookie_secure"),
+        (&[("cookie_same_site", "sometimes")], "cookie_same_site"),
+        (&[("cookie_domain", "a b")], "cookie_domain"),
+        (&[("cookie_persistent", "1")], "cookie_persistent"),
+        (
+            &[("cookie_name", "__Host-s"), ("cookie_secure", "false")],
+            "cookie_secure",
+        ),
+        (
+            &[("cookie_name", "__Host-s"), ("cookie_domain", "example.com")],
+            "cookie_domain",
+        ),
+        (
+            &[("cookie_same_site", "None"), ("cookie_secure", "false")],
+            "cookie_same_site",
+        ),
+        (&[("hook_header_prefix", "X-Bad")], "hook_header_prefix"),
+        (&[("user_header", "x-sgw-user")], "user_header"),
+    ];
+    for (extra, variable) in cases {
+        let mut vars: Vec<(&str, &str)> = BASE.to_vec();
+        vars.extend_from_slice(extra);
+        assert_eq!(parse(&vars).unwrap_err().variable, *variable, "{extra:?}");
+    }
 }

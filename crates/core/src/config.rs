@@ -2,9 +2,13 @@
 //! exists when every value is valid. Each error names the variable at fault.
 
 use crate::cookie_codec::SignedCookieV1;
+use crate::expiry::Expiry;
 use crate::forwarding::{IdentityHeaders, is_hop_by_hop};
+use crate::hooks::HookHeaders;
 use crate::keys::KeyRing;
 use crate::policy::{LoginRedirect, PublicPaths};
+use crate::set_cookie::{CookieSettings, CookieSettingsError};
+use cookie::SameSite;
 use http::HeaderName;
 use http::uri::{Authority, Scheme, Uri};
 use thiserror::Error;
@@ -19,6 +23,14 @@ pub const LOGIN_URL: &str = "login_url";
 pub const LOGIN_NEXT_PARAM: &str = "login_next_param";
 pub const USER_HEADER: &str = "user_header";
 pub const DATA_HEADER: &str = "data_header";
+pub const IDLE_TIMEOUT: &str = "idle_timeout";
+pub const ABSOLUTE_TIMEOUT: &str = "absolute_timeout";
+pub const REFRESH_FRACTION: &str = "refresh_fraction";
+pub const COOKIE_SECURE: &str = "cookie_secure";
+pub const COOKIE_SAME_SITE: &str = "cookie_same_site";
+pub const COOKIE_DOMAIN: &str = "cookie_domain";
+pub const COOKIE_PERSISTENT: &str = "cookie_persistent";
+pub const HOOK_HEADER_PREFIX: &str = "hook_header_prefix";
 
 /// Every variable the gateway reads, so an adapter can fetch them all up front.
 pub const VARIABLES: &[&str] = &[
@@ -32,6 +44,14 @@ pub const VARIABLES: &[&str] = &[
     LOGIN_NEXT_PARAM,
     USER_HEADER,
     DATA_HEADER,
+    IDLE_TIMEOUT,
+    ABSOLUTE_TIMEOUT,
+    REFRESH_FRACTION,
+    COOKIE_SECURE,
+    COOKIE_SAME_SITE,
+    COOKIE_DOMAIN,
+    COOKIE_PERSISTENT,
+    HOOK_HEADER_PREFIX,
 ];
 
 /// Defaults for the optional variables; spin.toml declares the same ones.
@@ -41,6 +61,10 @@ pub mod defaults {
     pub const LOGIN_NEXT_PARAM: &str = "next";
     pub const USER_HEADER: &str = "x-session-user";
     pub const DATA_HEADER: &str = "x-session-data";
+    pub const IDLE_TIMEOUT_SECS: u64 = 30 * 60;
+    pub const ABSOLUTE_TIMEOUT_SECS: u64 = 24 * 60 * 60;
+    pub const REFRESH_FRACTION: f64 = 0.5;
+    pub const HOOK_HEADER_PREFIX: &str = "x-sgw-";
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -71,11 +95,13 @@ pub struct Config {
     pub origin: Origin,
     pub redis_address: String,
     pub codec: SignedCookieV1,
-    pub cookie_name: String,
+    pub cookie: CookieSettings,
     pub key_prefix: String,
     pub public_paths: PublicPaths,
     pub login: Option<LoginRedirect>,
     pub identity_headers: IdentityHeaders,
+    pub hook_headers: HookHeaders,
+    pub expiry: Expiry,
 }
 
 impl Config {
@@ -123,11 +149,65 @@ impl Config {
                 format!("is the same header as `{USER_HEADER}`"),
             ));
         }
+        let hook_headers =
+            HookHeaders::new(&or_default(HOOK_HEADER_PREFIX, defaults::HOOK_HEADER_PREFIX)).ok_or_else(|| {
+                ConfigError::new(
+                    HOOK_HEADER_PREFIX,
+                    "must be lowercase letters, digits and '-', ending in '-' (like `x-sgw-`)",
+                )
+            })?;
+        for (variable, header) in [(USER_HEADER, &user_header), (DATA_HEADER, &data_header)] {
+            if hook_headers.owns(header) {
+                return Err(ConfigError::new(
+                    variable,
+                    format!("falls under `{HOOK_HEADER_PREFIX}`"),
+                ));
+            }
+        }
+        let expiry = Expiry {
+            idle_secs: seconds(&get, IDLE_TIMEOUT, defaults::IDLE_TIMEOUT_SECS)?,
+            absolute_secs: seconds(&get, ABSOLUTE_TIMEOUT, defaults::ABSOLUTE_TIMEOUT_SECS)?,
+            refresh_fraction: match get(REFRESH_FRACTION) {
+                None => defaults::REFRESH_FRACTION,
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| *f > 0.0 && *f <= 1.0)
+                    .ok_or_else(|| ConfigError::new(REFRESH_FRACTION, "must be a number above 0 and at most 1"))?,
+            },
+        };
+        let cookie = CookieSettings {
+            name: cookie_name,
+            secure: flag(&get, COOKIE_SECURE, true)?,
+            same_site: match get(COOKIE_SAME_SITE).map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("lax") => SameSite::Lax,
+                Some("strict") => SameSite::Strict,
+                Some("none") => SameSite::None,
+                Some(_) => return Err(ConfigError::new(COOKIE_SAME_SITE, "must be `Lax`, `Strict` or `None`")),
+            },
+            domain: get(COOKIE_DOMAIN),
+            persistent: flag(&get, COOKIE_PERSISTENT, false)?,
+        };
+        if cookie
+            .domain
+            .as_deref()
+            .is_some_and(|d| !d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+        {
+            return Err(ConfigError::new(COOKIE_DOMAIN, "is not a domain name"));
+        }
+        cookie.validate().map_err(|e| {
+            let variable = match e {
+                CookieSettingsError::HostForbidsDomain => COOKIE_DOMAIN,
+                CookieSettingsError::SameSiteNoneNeedsSecure => COOKIE_SAME_SITE,
+                CookieSettingsError::HostNeedsSecure | CookieSettingsError::SecurePrefixNeedsSecure => COOKIE_SECURE,
+            };
+            ConfigError::new(variable, format!("{e} (cookie `{}`)", cookie.name))
+        })?;
         Ok(Self {
             origin,
             redis_address,
             codec: SignedCookieV1::new(keys),
-            cookie_name,
+            cookie,
             key_prefix,
             public_paths,
             login,
@@ -135,12 +215,40 @@ impl Config {
                 user: user_header,
                 data: data_header,
             },
+            hook_headers,
+            expiry,
         })
     }
 
     /// The Redis key of a session.
     pub fn session_key(&self, id: &crate::SessionId) -> String {
-        format!("{}{}", self.key_prefix, id.as_str())
+        crate::redis_layout::session_key(&self.key_prefix, id)
+    }
+
+    /// The Redis key of a user's session index.
+    pub fn user_index_key(&self, user_id: &str) -> String {
+        crate::redis_layout::user_index_key(&self.key_prefix, user_id)
+    }
+}
+
+/// Whole seconds from 1 to ten years.
+fn seconds(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|&s| s > 0 && s <= 10 * 365 * 24 * 3600)
+            .ok_or_else(|| ConfigError::new(name, "must be a whole number of seconds from 1 to ten years")),
+    }
+}
+
+fn flag(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None => Ok(default),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(_) => Err(ConfigError::new(name, "must be `true` or `false`")),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Request and response header rewriting between the client and the origin.
 
+use crate::hooks::HookHeaders;
 use crate::policy::Access;
 use http::header::{CONNECTION, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -64,11 +65,12 @@ pub struct ClientFacts {
 }
 
 /// The headers to send to the origin: the client's, less hop-by-hop, forwarding, Spin
-/// and identity headers (whatever the client sent under those names), plus fresh
+/// identity and hook headers (whatever the client sent under those names), plus fresh
 /// `X-Forwarded-*` and, for an authenticated request, the identity.
 pub fn request_headers(
     incoming: &HeaderMap,
     identity: &IdentityHeaders,
+    hooks: &HookHeaders,
     client: &ClientFacts,
     access: &Access,
 ) -> HeaderMap {
@@ -81,7 +83,8 @@ pub fn request_headers(
             || is_spin_internal(name)
             || *name == HOST
             || *name == identity.user
-            || *name == identity.data;
+            || *name == identity.data
+            || hooks.owns(name);
         if !drop {
             out.append(name.clone(), value.clone());
         }
@@ -107,12 +110,12 @@ pub fn request_headers(
     out
 }
 
-/// The origin's response headers less hop-by-hop ones.
-pub fn response_headers(incoming: &HeaderMap) -> HeaderMap {
+/// The origin's response headers less hop-by-hop ones and the session hooks.
+pub fn response_headers(incoming: &HeaderMap, hooks: &HookHeaders) -> HeaderMap {
     let listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
-        if !is_hop_by_hop(name) && !listed.contains(name) {
+        if !is_hop_by_hop(name) && !listed.contains(name) && !hooks.owns(name) {
             out.append(name.clone(), value.clone());
         }
     }

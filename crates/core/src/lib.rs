@@ -7,11 +7,15 @@
 
 pub mod config;
 pub mod cookie_codec;
+pub mod expiry;
 pub mod forwarding;
+pub mod hooks;
 pub mod keys;
 pub mod policy;
+pub mod redis_layout;
 pub mod replies;
 pub mod session;
+pub mod set_cookie;
 
 pub use config::{Config, ConfigError};
 pub use cookie_codec::{CookieCodec, SessionId, SignedCookieV1, VerifiedSessionId};

@@ -87,6 +87,13 @@ pub struct GatewayRecordDecoder;
 
 impl SessionDecoder for GatewayRecordDecoder {
     fn decode(&self, bytes: &[u8], now: u64) -> Result<Session, RecordError> {
+        self.decode_record(bytes, now).map(|(session, _)| session)
+    }
+}
+
+impl GatewayRecordDecoder {
+    /// The live session and the record it came from (which lifecycle writes start from).
+    pub fn decode_record(&self, bytes: &[u8], now: u64) -> Result<(Session, SessionRecordV1), RecordError> {
         if bytes.len() > MAX_RECORD_BYTES {
             return Err(RecordError::TooLarge);
         }
@@ -108,12 +115,13 @@ impl SessionDecoder for GatewayRecordDecoder {
         if base64::encoded_len(data_json.len(), false).is_none_or(|n| n > MAX_DATA_HEADER_BYTES) {
             return Err(RecordError::DataTooLarge);
         }
-        Ok(Session {
-            user_id: record.user_id,
+        let session = Session {
+            user_id: record.user_id.clone(),
             data_header: URL_SAFE_NO_PAD.encode(data_json),
             created_at: record.created_at,
             expires_at: record.expires_at,
-        })
+        };
+        Ok((session, record))
     }
 }
 

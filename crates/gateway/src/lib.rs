@@ -4,21 +4,25 @@
 //! what it holds. Spin makes a fresh instance per request, so nothing here is cached.
 
 mod client;
+mod lifecycle;
 mod log;
 mod replies;
 mod settings;
 mod store;
 mod upstream;
 
+use futures::future::join;
+use lifecycle::{Current, LifecycleError};
 use session_gateway_core::cookie_codec::find_session;
-use session_gateway_core::policy::{RequestFacts, SessionLookup, accepts_html, decide};
+use session_gateway_core::hooks;
+use session_gateway_core::policy::{Access, RequestFacts, SessionLookup, accepts_html, decide};
 use session_gateway_core::replies::Reply;
-use session_gateway_core::session::{GatewayRecordDecoder, SessionDecoder};
-use session_gateway_core::{Config, Decision};
+use session_gateway_core::session::{GatewayRecordDecoder, SessionRecordV1};
+use session_gateway_core::{Config, Decision, VerifiedSessionId};
 use spin_sdk::http::Request;
 use spin_sdk::wasip3::http::types::{ErrorCode, Response};
-use store::{LoadError, RedisStore, SessionStore};
-use upstream::{HttpOrigin, Upstream};
+use store::{RedisStore, SessionStore, StoreError};
+use upstream::{HttpOrigin, Owned, Upstream};
 
 #[spin_sdk::http_service]
 async fn handle(request: Request) -> Result<Response, ErrorCode> {
@@ -29,55 +33,129 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
             return replies::to_wasi(Reply::misconfigured());
         }
     };
+    let now = now();
     let (head, body) = request.into_parts();
     let store = RedisStore::new(&config.redis_address);
-    let lookup = lookup_session(&config, &store, &head.headers).await;
+    let (lookup, loaded) = lookup_session(&config, &store, &head.headers, now).await;
     let facts = RequestFacts {
         path: head.uri.path(),
         path_and_query: head.uri.path_and_query().map_or("/", |pq| pq.as_str()),
         is_navigation: is_navigation(&head),
     };
-    match decide(lookup, facts, &config.public_paths, config.login.as_ref()) {
-        Decision::Forward(access) => {
-            let client = client::facts(&head);
-            match HttpOrigin::new(&config.origin)
-                .forward(head, body, &config.identity_headers, &client, &access)
-                .await
-            {
-                Ok(response) => Ok(response),
-                Err(error) => {
-                    log::error(format_args!("origin unreachable: {error}"));
-                    replies::to_wasi(Reply::bad_gateway())
-                }
+    let access = match decide(lookup, facts, &config.public_paths, config.login.as_ref()) {
+        Decision::Forward(access) => access,
+        Decision::Unauthorized => return replies::to_wasi(Reply::unauthorized()),
+        Decision::RedirectToLogin(location) => return replies::to_wasi(Reply::login_redirect(location)),
+        Decision::Unavailable => return replies::to_wasi(Reply::unavailable()),
+    };
+
+    // A due idle refresh runs beside the origin request, never before it.
+    let refresh = async {
+        let Some(Loaded {
+            current, remaining_ms, ..
+        }) = &loaded
+        else {
+            return;
+        };
+        if let Some(ttl) = config.expiry.refresh(now, current.record.expires_at, *remaining_ms)
+            && let Err(error) = store.touch(&config.session_key(&current.id), ttl).await
+        {
+            // The session stays valid until its current TTL runs out: log, do not fail the request.
+            log::error(format_args!(
+                "session #{} not refreshed: {error}",
+                current.id.fingerprint()
+            ));
+        }
+    };
+    let client = client::facts(&head);
+    let owned = Owned {
+        identity: &config.identity_headers,
+        hooks: &config.hook_headers,
+    };
+    let origin = HttpOrigin::new(&config.origin);
+    let (forwarded, ()) = join(origin.forward(head, body, owned, &client, &access), refresh).await;
+    let origin_response = match forwarded {
+        Ok(response) => response,
+        Err(error) => {
+            log::error(format_args!("origin unreachable: {error}"));
+            return replies::to_wasi(Reply::bad_gateway());
+        }
+    };
+
+    let hooks = match hooks::parse(&origin_response.headers, &config.hook_headers) {
+        Ok(hooks) => hooks,
+        Err(error) => {
+            log::error(format_args!("origin sent an invalid session hook: {error}"));
+            return replies::to_wasi(Reply::bad_gateway());
+        }
+    };
+    let set_cookies = if hooks.is_empty() {
+        Vec::new()
+    } else {
+        let current = loaded
+            .map(|l| l.current)
+            .filter(|_| matches!(access, Access::Authenticated(_)));
+        match lifecycle::apply(&config, &store, hooks, current, now).await {
+            Ok(set_cookies) => set_cookies,
+            Err(LifecycleError::Invalid(reason)) => {
+                log::error(format_args!("origin sent an invalid session hook: {reason}"));
+                return replies::to_wasi(Reply::bad_gateway());
+            }
+            // Never pretend a login or logout happened when it was not written.
+            Err(LifecycleError::Store(error)) => {
+                log::error(format_args!("session hook not carried out, session store {error}"));
+                return replies::to_wasi(Reply::unavailable());
             }
         }
-        Decision::Unauthorized => replies::to_wasi(Reply::unauthorized()),
-        Decision::RedirectToLogin(location) => replies::to_wasi(Reply::login_redirect(location)),
-        Decision::Unavailable => replies::to_wasi(Reply::unavailable()),
+    };
+    upstream::relay(origin_response, &config.hook_headers, set_cookies)
+}
+
+/// A live session as loaded from the store.
+struct Loaded {
+    current: Current,
+    remaining_ms: i64,
+}
+
+/// One Redis round trip (record and TTL together), and none at all without a cookie that verifies.
+async fn lookup_session(
+    config: &Config,
+    store: &impl SessionStore,
+    headers: &http::HeaderMap,
+    now: u64,
+) -> (SessionLookup, Option<Loaded>) {
+    let Some(id) = find_session(headers, &config.cookie.name, &config.codec) else {
+        return (SessionLookup::Missing, None);
+    };
+    match store.load(&config.session_key(&id)).await {
+        Ok(Some(stored)) => match decode(&id, &stored.bytes, now) {
+            Some((session, record)) => {
+                let loaded = Loaded {
+                    current: Current { id, record },
+                    remaining_ms: stored.remaining_ms,
+                };
+                (SessionLookup::Found(session), Some(loaded))
+            }
+            None => (SessionLookup::Missing, None),
+        },
+        Ok(None) => (SessionLookup::Missing, None),
+        Err(StoreError::Corrupt(reason)) => {
+            log::info(format_args!("session #{} refused: {reason}", id.fingerprint()));
+            (SessionLookup::Missing, None)
+        }
+        Err(StoreError::Unavailable(reason)) => {
+            log::error(format_args!("session store unavailable: {reason}"));
+            (SessionLookup::StoreUnavailable, None)
+        }
     }
 }
 
-/// One Redis round trip, and none at all without a cookie that verifies.
-async fn lookup_session(config: &Config, store: &impl SessionStore, headers: &http::HeaderMap) -> SessionLookup {
-    let Some(id) = find_session(headers, &config.cookie_name, &config.codec) else {
-        return SessionLookup::Missing;
-    };
-    match store.load(&config.session_key(&id)).await {
-        Ok(Some(bytes)) => match GatewayRecordDecoder.decode(&bytes, now()) {
-            Ok(session) => SessionLookup::Found(session),
-            Err(error) => {
-                log::info(format_args!("session #{} refused: {error}", id.fingerprint()));
-                SessionLookup::Missing
-            }
-        },
-        Ok(None) => SessionLookup::Missing,
-        Err(LoadError::Corrupt(reason)) => {
-            log::info(format_args!("session #{} refused: {reason}", id.fingerprint()));
-            SessionLookup::Missing
-        }
-        Err(LoadError::Unavailable(reason)) => {
-            log::error(format_args!("session store unavailable: {reason}"));
-            SessionLookup::StoreUnavailable
+fn decode(id: &VerifiedSessionId, bytes: &[u8], now: u64) -> Option<(session_gateway_core::Session, SessionRecordV1)> {
+    match GatewayRecordDecoder.decode_record(bytes, now) {
+        Ok(pair) => Some(pair),
+        Err(error) => {
+            log::info(format_args!("session #{} refused: {error}", id.fingerprint()));
+            None
         }
     }
 }

@@ -7,20 +7,34 @@
 use http::HeaderMap;
 use session_gateway_core::config::Origin;
 use session_gateway_core::forwarding::{self, ClientFacts, IdentityHeaders};
+use session_gateway_core::hooks::HookHeaders;
 use session_gateway_core::policy::Access;
 use spin_sdk::wasip3::http::types::{ErrorCode, Fields, Method, Request, Response, Scheme};
 use spin_sdk::wasip3::http_compat::IncomingRequestBody;
 use spin_sdk::wasip3::{wit_bindgen, wit_future};
+
+/// What the origin answered: the response (body unread) and a copy of its headers.
+pub struct OriginResponse {
+    pub response: Response,
+    pub headers: HeaderMap,
+}
 
 pub trait Upstream {
     async fn forward(
         &self,
         head: http::request::Parts,
         body: IncomingRequestBody,
-        identity: &IdentityHeaders,
+        owned: Owned<'_>,
         client: &ClientFacts,
         access: &Access,
-    ) -> Result<Response, ErrorCode>;
+    ) -> Result<OriginResponse, ErrorCode>;
+}
+
+/// The headers the gateway owns: identity and hooks.
+#[derive(Clone, Copy)]
+pub struct Owned<'a> {
+    pub identity: &'a IdentityHeaders,
+    pub hooks: &'a HookHeaders,
 }
 
 pub struct HttpOrigin<'a> {
@@ -38,14 +52,15 @@ impl Upstream for HttpOrigin<'_> {
         &self,
         head: http::request::Parts,
         mut body: IncomingRequestBody,
-        identity: &IdentityHeaders,
+        owned: Owned<'_>,
         client: &ClientFacts,
         access: &Access,
-    ) -> Result<Response, ErrorCode> {
+    ) -> Result<OriginResponse, ErrorCode> {
         let incoming = body
             .take_unstarted()
             .ok_or_else(|| internal("request body already consumed"))?;
-        let headers = fields(&forwarding::request_headers(&head.headers, identity, client, access))?;
+        let headers = forwarding::request_headers(&head.headers, owned.identity, owned.hooks, client, access);
+        let headers = fields(&headers)?;
 
         let (incoming_done, incoming_done_rx) = wit_future::new(|| Ok(()));
         let (contents, trailers) = Request::consume_body(incoming, incoming_done_rx);
@@ -74,14 +89,22 @@ impl Upstream for HttpOrigin<'_> {
         });
 
         let response = spin_sdk::wasip3::http::client::send(outgoing).await?;
-        relay(response)
+        let headers = header_map(&response.get_headers());
+        Ok(OriginResponse { response, headers })
     }
 }
 
-/// The origin's response with hop-by-hop headers removed and its body stream passed on.
-fn relay(response: Response) -> Result<Response, ErrorCode> {
+/// The origin's response for the client: hop-by-hop and hook headers removed, the
+/// gateway's `Set-Cookie`s added, and the body stream passed on.
+pub fn relay(origin: OriginResponse, hooks: &HookHeaders, set_cookies: Vec<String>) -> Result<Response, ErrorCode> {
+    let OriginResponse { response, headers } = origin;
     let status = response.get_status_code();
-    let headers = fields(&forwarding::response_headers(&header_map(&response.get_headers())))?;
+    let mut headers = forwarding::response_headers(&headers, hooks);
+    for cookie in set_cookies {
+        let value = http::HeaderValue::from_str(&cookie).map_err(|_| internal("invalid Set-Cookie"))?;
+        headers.append(http::header::SET_COOKIE, value);
+    }
+    let headers = fields(&headers)?;
     let (origin_done, origin_done_rx) = wit_future::new(|| Ok(()));
     let (contents, trailers) = Response::consume_body(response, origin_done_rx);
     let (relayed, delivered) = Response::new(headers, Some(contents), trailers);

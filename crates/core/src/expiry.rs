@@ -1,0 +1,41 @@
+//! The expiry model. A session has an idle timeout (sliding: activity pushes it forward)
+//! and an absolute lifetime (created + absolute, never extended). The Redis TTL is always
+//! the sooner of the two, so Redis removes dead sessions by itself.
+
+/// The expiry settings, validated by `Config`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Expiry {
+    pub idle_secs: u64,
+    pub absolute_secs: u64,
+    /// Refresh once the remaining TTL falls below this fraction of the idle timeout.
+    pub refresh_fraction: f64,
+}
+
+impl Expiry {
+    /// The absolute end of a session created at `now`.
+    pub fn absolute_end(&self, now: u64) -> u64 {
+        now.saturating_add(self.absolute_secs)
+    }
+
+    /// The TTL (seconds) a session should have at `now`: the sooner of idle and absolute
+    /// expiry. `None` once the session is past its absolute end.
+    pub fn ttl_at(&self, now: u64, expires_at: u64) -> Option<u64> {
+        let left = expires_at.checked_sub(now).filter(|&s| s > 0)?;
+        Some(self.idle_secs.min(left))
+    }
+
+    /// The TTL to set now if a refresh is due, given the key's remaining TTL in
+    /// milliseconds (`-1`: the key has no TTL, which a restore or a manual PERSIST can do).
+    ///
+    /// Writes only when the remaining TTL has fallen below `refresh_fraction` of the idle
+    /// timeout and the new TTL would really extend it, so most requests write nothing.
+    pub fn refresh(&self, now: u64, expires_at: u64, remaining_ms: i64) -> Option<u64> {
+        let ttl = self.ttl_at(now, expires_at)?;
+        if remaining_ms < 0 {
+            return Some(ttl);
+        }
+        let threshold_ms = (self.idle_secs as f64 * 1000.0 * self.refresh_fraction) as i64;
+        let extends = (ttl as i64).saturating_mul(1000) > remaining_ms + 1000;
+        (remaining_ms < threshold_ms && extends).then_some(ttl)
+    }
+}

@@ -1,0 +1,71 @@
+//! How sessions sit in Redis, shared by the gateway and the `sgw` CLI: key names and the Lua
+//! scripts that make each lifecycle step one round trip.
+//!
+//! - `<prefix><id>`: the session record (JSON), with a TTL (see `expiry`).
+//! - `<prefix>user:<user id>`: the user's index, a sorted set of session ids scored by their
+//!   absolute end, so revoking a user costs O(that user's sessions), never a keyspace scan.
+//!   Entries past their absolute end are pruned at each login; the index expires with the
+//!   user's last session.
+//!
+//! Session ids never contain `:`, so a session key can never collide with an index key.
+
+use crate::cookie_codec::SessionId;
+
+pub fn session_key(prefix: &str, id: &SessionId) -> String {
+    format!("{prefix}{}", id.as_str())
+}
+
+pub fn user_index_key(prefix: &str, user_id: &str) -> String {
+    format!("{prefix}user:{user_id}")
+}
+
+/// Reads a record and its remaining TTL in one round trip.
+/// KEYS: session. Returns `[record, pttl_ms]`, or `[nil, -2]` when there is none.
+pub const LOOKUP: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return {false, -2} end
+return {v, redis.call('PTTL', KEYS[1])}
+";
+
+/// Writes a new session and indexes it; with a previous session (fixation), deletes it.
+/// KEYS: new session, user index [, old session, old user index].
+/// ARGV: record, ttl_secs, new id, absolute end, now [, old id]. Returns 1, or 0 if the id exists.
+pub const LOGIN: &str = r"
+if not redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') then return 0 end
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[5])
+local want = tonumber(ARGV[4]) - tonumber(ARGV[5])
+if redis.call('TTL', KEYS[2]) < want then redis.call('EXPIRE', KEYS[2], want) end
+if #KEYS >= 4 then
+  redis.call('DEL', KEYS[3])
+  redis.call('ZREM', KEYS[4], ARGV[6])
+end
+return 1
+";
+
+/// Ends one session. KEYS: session, user index. ARGV: id. Returns the number of records deleted.
+pub const LOGOUT: &str = r"
+local n = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return n
+";
+
+/// Moves a session to a new id, keeping its TTL; the old id stops working at once.
+/// KEYS: old session, new session, user index. ARGV: old id, new id, absolute end.
+/// Returns 1, or 0 when the old session is gone.
+pub const ROTATE: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('RENAMENX', KEYS[1], KEYS[2]) == 0 then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+return 1
+";
+
+/// Ends every session of a user. KEYS: user index. ARGV: session key prefix.
+/// Returns the number of sessions it named.
+pub const REVOKE_USER: &str = r"
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. id) end
+redis.call('DEL', KEYS[1])
+return #ids
+";
