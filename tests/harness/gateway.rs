@@ -35,6 +35,23 @@ pub fn ensure_component_built() {
     });
 }
 
+/// Builds the `sgw` CLI once per test process and returns its path.
+pub fn ensure_cli_built() -> std::path::PathBuf {
+    static BUILT: OnceLock<std::path::PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .current_dir(crate::workspace_root())
+                .args(["build", "--profile", "host", "-p", "sgw"])
+                .status()
+                .expect("running cargo to build sgw");
+            assert!(status.success(), "building sgw failed");
+            crate::workspace_root().join("target/host/sgw")
+        })
+        .clone()
+}
+
 impl Gateway {
     /// The gateway with `variables` set as `SPIN_VARIABLE_*` (names in spin.toml's spelling).
     pub async fn start(variables: &[(&str, &str)]) -> Self {

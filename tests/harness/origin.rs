@@ -2,7 +2,8 @@
 //!
 //! Paths: `/echo...` answers with the request body; `/status/<code>` answers with that
 //! status; `/stream/<bytes>` streams that many bytes (chunked); `/hop` answers with
-//! hop-by-hop headers; anything else answers `200 ok`. Every answer carries `x-origin: 1`
+//! hop-by-hop headers; `/reflect...` sets response headers the request asks for (see
+//! `answer`); anything else answers `200 ok`. Every answer carries `x-origin: 1`
 //! and two `x-multi` values.
 
 use bytes::Bytes;
@@ -152,6 +153,21 @@ async fn answer(
             .collect();
         return builder
             .body(BodyExt::boxed(StreamBody::new(futures::stream::iter(chunks))))
+            .expect("response");
+    }
+    if path.starts_with("/reflect") {
+        // `x-reflect-<name>: v` asks for a response header `<name>: v` (how tests make the origin
+        // set session hooks). A naive app also reflects any `x-sgw-*` request header it gets.
+        for (name, value) in &parts.headers {
+            if let Some(target) = name.as_str().strip_prefix("x-reflect-") {
+                builder = builder.header(target, value);
+            } else if name.as_str().starts_with("x-sgw-") {
+                builder = builder.header(name, value);
+            }
+        }
+        return builder
+            .header("content-length", "2")
+            .body(full(Bytes::from_static(b"ok")))
             .expect("response");
     }
     if path == "/hop" {

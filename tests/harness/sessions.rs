@@ -2,6 +2,7 @@
 
 use session_gateway_core::cookie_codec::{CookieCodec, SessionId, SignedCookieV1};
 use session_gateway_core::keys::KeyRing;
+use session_gateway_core::redis_layout;
 use session_gateway_core::session::SessionRecordV1;
 
 pub const KEY_A: &str = "test-key-a-0123456789abcdef0123456789";
@@ -39,11 +40,49 @@ pub fn store_raw(redis: &mut redis::Connection, bytes: &[u8], ttl: u64, keys: &s
     cookie_for(&id, keys)
 }
 
-/// Creates a live session for `user` with `data` and returns its cookie value.
+/// Creates a live, indexed session for `user` with `data` (one hour) and returns its cookie value.
 pub fn create(redis: &mut redis::Connection, user: &str, data: serde_json::Value, keys: &str) -> String {
     let serde_json::Value::Object(data) = data else {
         panic!("data must be an object")
     };
-    let record = SessionRecordV1::new(user, data, now(), 3600);
-    store_raw(redis, &record.to_json(), 3600, keys)
+    let now = now();
+    let record = SessionRecordV1::new(user, data, now, 3600);
+    let id = new_id();
+    let created: i64 = redis::cmd("EVAL")
+        .arg(redis_layout::LOGIN)
+        .arg(2)
+        .arg(redis_layout::session_key(PREFIX, &id))
+        .arg(redis_layout::user_index_key(PREFIX, user))
+        .arg(record.to_json())
+        .arg(3600)
+        .arg(id.as_str())
+        .arg(record.expires_at)
+        .arg(now)
+        .query(redis)
+        .expect("LOGIN script");
+    assert_eq!(created, 1);
+    cookie_for(&id, keys)
+}
+
+/// The session id inside a cookie value.
+pub fn id_of(cookie: &str) -> SessionId {
+    SessionId::parse(cookie.split('.').nth(1).expect("v1.<id>.<tag>")).expect("an id")
+}
+
+/// The remaining TTL of a session key in milliseconds (-2: gone).
+pub fn pttl(redis: &mut redis::Connection, id: &SessionId) -> i64 {
+    redis::cmd("PTTL")
+        .arg(redis_layout::session_key(PREFIX, id))
+        .query(redis)
+        .expect("PTTL")
+}
+
+/// The ids in a user's index.
+pub fn indexed(redis: &mut redis::Connection, user: &str) -> Vec<String> {
+    redis::cmd("ZRANGE")
+        .arg(redis_layout::user_index_key(PREFIX, user))
+        .arg(0)
+        .arg(-1)
+        .query(redis)
+        .expect("ZRANGE")
 }

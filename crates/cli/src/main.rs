@@ -3,22 +3,30 @@
 //! Settings come from the same variables the gateway reads (`SPIN_VARIABLE_REDIS_ADDRESS`,
 //! `SPIN_VARIABLE_SESSION_KEYS`, `SPIN_VARIABLE_KEY_PREFIX`) or from flags.
 
-use session_gateway_core::config::{KEY_PREFIX, REDIS_ADDRESS, SESSION_KEYS, defaults};
+use session_gateway_core::config::{ABSOLUTE_TIMEOUT, IDLE_TIMEOUT, KEY_PREFIX, REDIS_ADDRESS, SESSION_KEYS, defaults};
 use session_gateway_core::cookie_codec::{CookieCodec, SessionId, SignedCookieV1};
+use session_gateway_core::expiry::Expiry;
 use session_gateway_core::keys::KeyRing;
+use session_gateway_core::redis_layout;
 use session_gateway_core::session::{GatewayRecordDecoder, SessionDecoder, SessionRecordV1};
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: sgw <command> [options]
 
 commands:
-  create --user ID [--data JSON] [--ttl SECONDS]   write a new session, print its cookie value
-  show (--cookie VALUE | --id ID)                   print a session record as JSON
+  create --user ID [--data JSON]      write a new session (indexed under its user), print its cookie value
+  show (--cookie VALUE | --id ID)     print one session as JSON
+  list --user ID                      print a user's live sessions as JSON
+  revoke (--cookie VALUE | --id ID)   end one session
+  revoke-user --user ID               end every session of a user
+  <command> --help                    this text
 
-options (each also read from the environment):
-  --redis URL        SPIN_VARIABLE_REDIS_ADDRESS   (default redis://127.0.0.1:6379)
-  --keys SECRETS     SPIN_VARIABLE_SESSION_KEYS    (comma-separated; the first signs)
-  --prefix PREFIX    SPIN_VARIABLE_KEY_PREFIX      (default sgw:session:)
+options (each also read from the gateway's variable in the environment):
+  --redis URL        SPIN_VARIABLE_REDIS_ADDRESS     (default redis://127.0.0.1:6379)
+  --keys SECRETS     SPIN_VARIABLE_SESSION_KEYS      (comma-separated; the first signs)
+  --prefix PREFIX    SPIN_VARIABLE_KEY_PREFIX        (default sgw:session:)
+  --idle SECONDS     SPIN_VARIABLE_IDLE_TIMEOUT      (default 1800)
+  --absolute SECONDS SPIN_VARIABLE_ABSOLUTE_TIMEOUT  (default 86400)
 
 exit codes: 0 success, 1 not found or invalid session, 2 usage or configuration error, 3 Redis error";
 
@@ -31,7 +39,7 @@ enum Failure {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() || args.iter().any(|a| a == "-h" || a == "--help") {
+    if args.is_empty() || args.iter().any(|a| a == "-h" || a == "--help" || a == "help") {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
@@ -102,6 +110,24 @@ impl Options {
             .map_err(|e| Failure::Usage(format!("session keys: {e}")))
     }
 
+    fn expiry(&self) -> Result<Expiry, Failure> {
+        let seconds = |flag: &str, variable: &str, default: u64| -> Result<u64, Failure> {
+            match self.setting(flag, variable) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| Failure::Usage(format!("--{flag} must be a whole number of seconds above 0"))),
+            }
+        };
+        Ok(Expiry {
+            idle_secs: seconds("idle", IDLE_TIMEOUT, defaults::IDLE_TIMEOUT_SECS)?,
+            absolute_secs: seconds("absolute", ABSOLUTE_TIMEOUT, defaults::ABSOLUTE_TIMEOUT_SECS)?,
+            refresh_fraction: defaults::REFRESH_FRACTION,
+        })
+    }
+
     fn prefix(&self) -> String {
         self.setting("prefix", KEY_PREFIX)
             .unwrap_or_else(|| defaults::KEY_PREFIX.into())
@@ -114,6 +140,9 @@ fn run(args: &[String]) -> Result<(), Failure> {
     match command.as_str() {
         "create" => create(&options),
         "show" => show(&options),
+        "list" => list(&options),
+        "revoke" => revoke(&options),
+        "revoke-user" => revoke_user(&options),
         other => Err(Failure::Usage(format!("unknown command `{other}`"))),
     }
 }
@@ -129,70 +158,152 @@ fn create(options: &Options) -> Result<(), Failure> {
             _ => return Err(Failure::Usage("--data must be a JSON object".into())),
         },
     };
-    let ttl: u64 = options
-        .get("ttl")
-        .map_or(Ok(3600), str::parse)
-        .map_err(|_| Failure::Usage("--ttl must be a whole number of seconds".into()))?;
-    if ttl == 0 {
-        return Err(Failure::Usage("--ttl must be at least 1".into()));
-    }
+    let expiry = options.expiry()?;
     let codec = options.codec()?;
-    let record = SessionRecordV1::new(user, data, now(), ttl);
+    let now = now();
+    let record = SessionRecordV1::new(user, data, now, expiry.absolute_secs);
+    let bytes = record.to_json();
     // The record must pass the gateway's own checks, or the session would never work.
     GatewayRecordDecoder
-        .decode(&record.to_json(), now())
+        .decode(&bytes, now)
         .map_err(|e| Failure::Usage(format!("invalid session: {e}")))?;
+    let ttl = expiry.ttl_at(now, record.expires_at).unwrap_or(1);
     let id = new_id()?;
-    let key = format!("{}{}", options.prefix(), id.as_str());
-    let mut redis = options.redis()?;
-    redis::cmd("SET")
-        .arg(&key)
-        .arg(record.to_json())
-        .arg("EX")
+    let prefix = options.prefix();
+    let created: i64 = redis::cmd("EVAL")
+        .arg(redis_layout::LOGIN)
+        .arg(2)
+        .arg(redis_layout::session_key(&prefix, &id))
+        .arg(redis_layout::user_index_key(&prefix, user))
+        .arg(bytes)
         .arg(ttl)
-        .arg("NX")
-        .query::<()>(&mut redis)
-        .map_err(|e| Failure::Redis(e.to_string()))?;
+        .arg(id.as_str())
+        .arg(record.expires_at)
+        .arg(now)
+        .query(&mut options.redis()?)
+        .map_err(redis_failure)?;
+    if created != 1 {
+        return Err(Failure::Redis("the new session id already exists".into()));
+    }
     println!("{}", codec.encode(&id));
     Ok(())
 }
 
-fn show(options: &Options) -> Result<(), Failure> {
-    let id = match (options.get("cookie"), options.get("id")) {
+/// The session named by `--cookie` (verified with the keys) or `--id`.
+fn target(options: &Options, command: &str) -> Result<SessionId, Failure> {
+    match (options.get("cookie"), options.get("id")) {
         (Some(cookie), None) => options
             .codec()?
             .decode(cookie)
             .map(|v| v.id().clone())
-            .ok_or_else(|| Failure::NotFound("the cookie does not verify with these keys".into()))?,
-        (None, Some(id)) => SessionId::parse(id).ok_or_else(|| Failure::Usage("not a session id".into()))?,
-        _ => return Err(Failure::Usage("show needs exactly one of --cookie or --id".into())),
-    };
-    let key = format!("{}{}", options.prefix(), id.as_str());
-    let mut redis = options.redis()?;
-    let bytes: Option<Vec<u8>> = redis::cmd("GET")
-        .arg(&key)
-        .query(&mut redis)
-        .map_err(|e| Failure::Redis(e.to_string()))?;
-    let ttl: i64 = redis::cmd("TTL")
-        .arg(&key)
-        .query(&mut redis)
-        .map_err(|e| Failure::Redis(e.to_string()))?;
-    let bytes = bytes.ok_or_else(|| Failure::NotFound(format!("no session #{}", id.fingerprint())))?;
-    let record: SessionRecordV1 =
-        serde_json::from_slice(&bytes).map_err(|e| Failure::NotFound(format!("unreadable record: {e}")))?;
-    let live = GatewayRecordDecoder.decode(&bytes, now()).err().map(|e| e.to_string());
-    let out = serde_json::json!({
-        "id_fingerprint": id.fingerprint(),
-        "user_id": record.user_id,
-        "data": record.data,
-        "created_at": record.created_at,
-        "expires_at": record.expires_at,
-        "ttl_secs": ttl,
-        "valid": live.is_none(),
-        "problem": live,
-    });
-    println!("{}", serde_json::to_string_pretty(&out).expect("json"));
+            .ok_or_else(|| Failure::NotFound("the cookie does not verify with these keys".into())),
+        (None, Some(id)) => SessionId::parse(id).ok_or_else(|| Failure::Usage("not a session id".into())),
+        _ => Err(Failure::Usage(format!(
+            "{command} needs exactly one of --cookie or --id"
+        ))),
+    }
+}
+
+/// The record and remaining TTL (ms) of a session, if it exists.
+fn load(redis: &mut redis::Connection, key: &str) -> Result<Option<(Vec<u8>, i64)>, Failure> {
+    let (bytes, pttl): (Option<Vec<u8>>, i64) = redis::cmd("EVAL")
+        .arg(redis_layout::LOOKUP)
+        .arg(1)
+        .arg(key)
+        .query(redis)
+        .map_err(redis_failure)?;
+    Ok(bytes.map(|b| (b, pttl)))
+}
+
+fn describe(id: &SessionId, bytes: &[u8], pttl: i64) -> serde_json::Value {
+    let problem = GatewayRecordDecoder.decode(bytes, now()).err().map(|e| e.to_string());
+    let record: Option<SessionRecordV1> = serde_json::from_slice(bytes).ok();
+    serde_json::json!({
+        "id": id.as_str(),
+        "user_id": record.as_ref().map(|r| r.user_id.clone()),
+        "data": record.as_ref().map(|r| r.data.clone()),
+        "created_at": record.as_ref().map(|r| r.created_at),
+        "expires_at": record.as_ref().map(|r| r.expires_at),
+        "ttl_secs": if pttl < 0 { pttl } else { pttl / 1000 },
+        "valid": problem.is_none(),
+        "problem": problem,
+    })
+}
+
+fn show(options: &Options) -> Result<(), Failure> {
+    let id = target(options, "show")?;
+    let key = redis_layout::session_key(&options.prefix(), &id);
+    let (bytes, pttl) = load(&mut options.redis()?, &key)?
+        .ok_or_else(|| Failure::NotFound(format!("no session #{}", id.fingerprint())))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&describe(&id, &bytes, pttl)).expect("json")
+    );
     Ok(())
+}
+
+fn list(options: &Options) -> Result<(), Failure> {
+    let user = options
+        .get("user")
+        .ok_or_else(|| Failure::Usage("list needs --user".into()))?;
+    let prefix = options.prefix();
+    let mut redis = options.redis()?;
+    let ids: Vec<String> = redis::cmd("ZRANGE")
+        .arg(redis_layout::user_index_key(&prefix, user))
+        .arg(0)
+        .arg(-1)
+        .query(&mut redis)
+        .map_err(redis_failure)?;
+    let mut sessions = Vec::new();
+    for id in ids.iter().filter_map(|i| SessionId::parse(i)) {
+        if let Some((bytes, pttl)) = load(&mut redis, &redis_layout::session_key(&prefix, &id))? {
+            sessions.push(describe(&id, &bytes, pttl));
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&sessions).expect("json"));
+    Ok(())
+}
+
+fn revoke(options: &Options) -> Result<(), Failure> {
+    let id = target(options, "revoke")?;
+    let prefix = options.prefix();
+    let key = redis_layout::session_key(&prefix, &id);
+    let mut redis = options.redis()?;
+    let (bytes, _) =
+        load(&mut redis, &key)?.ok_or_else(|| Failure::NotFound(format!("no session #{}", id.fingerprint())))?;
+    let user = serde_json::from_slice::<SessionRecordV1>(&bytes)
+        .map(|r| r.user_id)
+        .unwrap_or_default();
+    let deleted: i64 = redis::cmd("EVAL")
+        .arg(redis_layout::LOGOUT)
+        .arg(2)
+        .arg(&key)
+        .arg(redis_layout::user_index_key(&prefix, &user))
+        .arg(id.as_str())
+        .query(&mut redis)
+        .map_err(redis_failure)?;
+    println!("revoked {deleted} session");
+    Ok(())
+}
+
+fn revoke_user(options: &Options) -> Result<(), Failure> {
+    let user = options
+        .get("user")
+        .ok_or_else(|| Failure::Usage("revoke-user needs --user".into()))?;
+    let prefix = options.prefix();
+    let revoked: i64 = redis::cmd("EVAL")
+        .arg(redis_layout::REVOKE_USER)
+        .arg(1)
+        .arg(redis_layout::user_index_key(&prefix, user))
+        .arg(&prefix)
+        .query(&mut options.redis()?)
+        .map_err(redis_failure)?;
+    println!("revoked {revoked} sessions");
+    Ok(())
+}
+
+fn redis_failure(error: redis::RedisError) -> Failure {
+    Failure::Redis(error.to_string())
 }
 
 fn new_id() -> Result<SessionId, Failure> {

@@ -1,0 +1,501 @@
+//! The session lifecycle end to end: an origin that answers with hook headers, the real
+//! component in the host, a real Redis whose keys and TTLs the tests read back.
+
+use base64::Engine;
+use session_gateway_tests::client::get;
+use session_gateway_tests::sessions::{self, KEY_A, PREFIX};
+use session_gateway_tests::{Gateway, Origin, RedisServer, Reply};
+use std::time::Duration;
+
+struct Stack {
+    redis: RedisServer,
+    origin: Origin,
+    gateway: Gateway,
+}
+
+impl Stack {
+    async fn start(extra: &[(&str, &str)]) -> Self {
+        let redis = RedisServer::start();
+        let origin = Origin::start().await;
+        let (o, r) = (origin.url(), redis.url());
+        let mut vars = vec![
+            ("origin_url", o.as_str()),
+            ("redis_address", r.as_str()),
+            ("session_keys", KEY_A),
+            ("public_paths", "/reflect/public"),
+        ];
+        vars.extend_from_slice(extra);
+        let gateway = Gateway::start(&vars).await;
+        Self { redis, origin, gateway }
+    }
+
+    fn redis(&self) -> redis::Connection {
+        self.redis.connection().expect("redis")
+    }
+
+    /// A request whose origin answer carries the hook headers `hooks` (name, value).
+    async fn hook(&self, cookie: Option<&str>, hooks: &[(&str, &str)]) -> Reply {
+        let path = if cookie.is_some() {
+            "/reflect/app"
+        } else {
+            "/reflect/public"
+        };
+        let names: Vec<String> = hooks.iter().map(|(n, _)| format!("x-reflect-{n}")).collect();
+        let mut headers: Vec<(&str, &str)> = names
+            .iter()
+            .map(String::as_str)
+            .zip(hooks.iter().map(|(_, v)| *v))
+            .collect();
+        let c = cookie.map(|c| format!("sgw_session={c}"));
+        if let Some(c) = &c {
+            headers.push(("cookie", c));
+        }
+        get(self.gateway.addr, path, &headers).await
+    }
+
+    async fn status_with(&self, cookie: &str) -> u16 {
+        get(
+            self.gateway.addr,
+            "/app",
+            &[("cookie", &format!("sgw_session={cookie}"))],
+        )
+        .await
+        .status
+        .as_u16()
+    }
+
+    async fn login(&self, user: &str) -> String {
+        let reply = self
+            .hook(
+                None,
+                &[(
+                    "x-sgw-login",
+                    &format!(r#"{{"user_id":"{user}","data":{{"plan":"pro"}}}}"#),
+                )],
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        session_cookie(&reply).expect("login sets the session cookie")
+    }
+}
+
+/// The value of the `sgw_session` Set-Cookie, if any.
+fn session_cookie(reply: &Reply) -> Option<String> {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            v.strip_prefix("sgw_session=")
+                .map(|rest| rest.split(';').next().unwrap_or("").to_owned())
+        })
+}
+
+fn set_cookie_header(reply: &Reply) -> String {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn no_hook_headers(reply: &Reply) {
+    for name in reply.headers.keys() {
+        assert!(
+            !name.as_str().starts_with("x-sgw-"),
+            "hook header {name} reached the client"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_sets_a_cookie_that_then_works() {
+    let stack = Stack::start(&[("idle_timeout", "600"), ("absolute_timeout", "3600")]).await;
+    let reply = stack
+        .hook(None, &[("x-sgw-login", r#"{"user_id":"carol","data":{"plan":"pro"}}"#)])
+        .await;
+    assert_eq!(reply.status, 200);
+    no_hook_headers(&reply);
+    let header = set_cookie_header(&reply);
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(header.contains(attribute), "{header} lacks {attribute}");
+    }
+    assert!(
+        !header.contains("Max-Age"),
+        "browser-session cookie by default: {header}"
+    );
+    let cookie = session_cookie(&reply).unwrap();
+
+    assert_eq!(stack.status_with(&cookie).await, 200);
+    let seen = stack.origin.requests_to("/app").pop().unwrap();
+    assert_eq!(seen.headers["x-session-user"], "carol");
+    let data = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(seen.headers["x-session-data"].as_bytes())
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&data).unwrap(),
+        serde_json::json!({"plan": "pro"})
+    );
+
+    let id = sessions::id_of(&cookie);
+    let mut redis = stack.redis();
+    let ttl = sessions::pttl(&mut redis, &id);
+    assert!((598_000..=600_000).contains(&ttl), "TTL is the idle timeout: {ttl}");
+    assert_eq!(sessions::indexed(&mut redis, "carol"), [id.as_str()]);
+    let index_ttl: i64 = redis::cmd("TTL")
+        .arg(format!("{PREFIX}user:carol"))
+        .query(&mut redis)
+        .unwrap();
+    assert!(
+        (3590..=3600).contains(&index_ttl),
+        "the index lives as long as the user's last session: {index_ttl}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logout_makes_that_same_cookie_fail() {
+    let stack = Stack::start(&[]).await;
+    let cookie = stack.login("dan").await;
+    assert_eq!(stack.status_with(&cookie).await, 200);
+    let reply = stack.hook(Some(&cookie), &[("x-sgw-logout", "1")]).await;
+    assert_eq!(reply.status, 200);
+    no_hook_headers(&reply);
+    assert!(
+        set_cookie_header(&reply).contains("Max-Age=0"),
+        "{}",
+        set_cookie_header(&reply)
+    );
+    assert_eq!(stack.status_with(&cookie).await, 401);
+    let mut redis = stack.redis();
+    assert_eq!(sessions::pttl(&mut redis, &sessions::id_of(&cookie)), -2);
+    assert!(sessions::indexed(&mut redis, "dan").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pre_login_session_stops_working_after_login() {
+    let stack = Stack::start(&[]).await;
+    let before = stack.login("guest-42").await;
+    let reply = stack
+        .hook(Some(&before), &[("x-sgw-login", r#"{"user_id":"erin"}"#)])
+        .await;
+    let after = session_cookie(&reply).unwrap();
+    assert_ne!(after, before);
+    assert_eq!(
+        stack.status_with(&before).await,
+        401,
+        "the old session was deleted (no fixation)"
+    );
+    assert_eq!(stack.status_with(&after).await, 200);
+    assert!(sessions::indexed(&mut stack.redis(), "guest-42").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotate_gives_a_new_id_and_the_old_one_stops_at_once() {
+    let stack = Stack::start(&[]).await;
+    let old = stack.login("frank").await;
+    let old_ttl = sessions::pttl(&mut stack.redis(), &sessions::id_of(&old));
+    let reply = stack.hook(Some(&old), &[("x-sgw-rotate", "1")]).await;
+    no_hook_headers(&reply);
+    let new = session_cookie(&reply).expect("rotation sets a new cookie");
+    assert_ne!(new, old);
+    assert_eq!(stack.status_with(&old).await, 401);
+    assert_eq!(stack.status_with(&new).await, 200);
+    let mut redis = stack.redis();
+    let new_ttl = sessions::pttl(&mut redis, &sessions::id_of(&new));
+    assert!(
+        new_ttl <= old_ttl && old_ttl - new_ttl < 5_000,
+        "the TTL carries over: {old_ttl} -> {new_ttl}"
+    );
+    assert_eq!(sessions::indexed(&mut redis, "frank"), [sessions::id_of(&new).as_str()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn revoke_user_ends_every_session_of_that_user_and_no_other() {
+    let stack = Stack::start(&[]).await;
+    let grace = [
+        stack.login("grace").await,
+        stack.login("grace").await,
+        stack.login("grace").await,
+    ];
+    let heidi = stack.login("heidi").await;
+    let reply = stack.hook(Some(&heidi), &[("x-sgw-revoke-user", "grace")]).await;
+    assert_eq!(reply.status, 200);
+    no_hook_headers(&reply);
+    assert!(session_cookie(&reply).is_none(), "heidi's own cookie is left alone");
+    for cookie in &grace {
+        assert_eq!(stack.status_with(cookie).await, 401);
+    }
+    assert_eq!(stack.status_with(&heidi).await, 200);
+    let mut redis = stack.redis();
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(format!("{PREFIX}user:grace"))
+        .query(&mut redis)
+        .unwrap();
+    assert_eq!(exists, 0);
+    assert_eq!(sessions::indexed(&mut redis, "heidi").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn update_merges_data_without_extending_the_absolute_lifetime() {
+    let stack = Stack::start(&[]).await;
+    let cookie = stack.login("ivan").await;
+    let id = sessions::id_of(&cookie);
+    let mut redis = stack.redis();
+    let key = format!("{PREFIX}{}", id.as_str());
+    let before: String = redis::cmd("GET").arg(&key).query(&mut redis).unwrap();
+    let ttl_before = sessions::pttl(&mut redis, &id);
+    let reply = stack
+        .hook(Some(&cookie), &[("x-sgw-update", r#"{"plan":null,"team":"blue"}"#)])
+        .await;
+    assert_eq!(reply.status, 200);
+    assert!(session_cookie(&reply).is_none());
+    let after: String = redis::cmd("GET").arg(&key).query(&mut redis).unwrap();
+    let (before, after): (serde_json::Value, serde_json::Value) = (
+        serde_json::from_str(&before).unwrap(),
+        serde_json::from_str(&after).unwrap(),
+    );
+    assert_eq!(after["data"], serde_json::json!({"team": "blue"}));
+    assert_eq!(after["expires_at"], before["expires_at"]);
+    assert_eq!(after["created_at"], before["created_at"]);
+    assert!(
+        sessions::pttl(&mut redis, &id) <= ttl_before,
+        "the TTL is kept, not reset"
+    );
+    stack.status_with(&cookie).await;
+    let data = &stack.origin.requests_to("/app").pop().unwrap().headers["x-session-data"];
+    let data = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(data.as_bytes())
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&data).unwrap(),
+        serde_json::json!({"team": "blue"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_session_expires_and_an_active_one_does_not() {
+    let stack = Stack::start(&[
+        ("idle_timeout", "2"),
+        ("absolute_timeout", "60"),
+        ("refresh_fraction", "0.75"),
+    ])
+    .await;
+    let active = stack.login("judy").await;
+    let idle = stack.login("judy").await;
+    for _ in 0..8 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert_eq!(
+            stack.status_with(&active).await,
+            200,
+            "activity keeps the session alive"
+        );
+    }
+    assert_eq!(
+        stack.status_with(&idle).await,
+        401,
+        "3.2 s without a request is past the 2 s idle timeout"
+    );
+    let ttl = sessions::pttl(&mut stack.redis(), &sessions::id_of(&active));
+    assert!((0..=2_000).contains(&ttl), "TTL never exceeds the idle timeout: {ttl}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_absolute_timeout_ends_an_active_session() {
+    let stack = Stack::start(&[
+        ("idle_timeout", "60"),
+        ("absolute_timeout", "2"),
+        ("refresh_fraction", "1"),
+    ])
+    .await;
+    let cookie = stack.login("ken").await;
+    let ttl = sessions::pttl(&mut stack.redis(), &sessions::id_of(&cookie));
+    assert!(
+        (1_000..=2_000).contains(&ttl),
+        "TTL is the sooner of idle and absolute: {ttl}"
+    );
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(stack.status_with(&cookie).await);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(statuses[0], 200);
+    assert_eq!(
+        *statuses.last().unwrap(),
+        401,
+        "active for 3.5 s, absolute lifetime 2 s: {statuses:?}"
+    );
+}
+
+fn expire_calls(redis: &mut redis::Connection) -> u64 {
+    let info: String = redis::cmd("INFO").arg("commandstats").query(redis).unwrap();
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_expire:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sliding_refresh_writes_only_below_the_threshold() {
+    let stack = Stack::start(&[
+        ("idle_timeout", "30"),
+        ("absolute_timeout", "3600"),
+        ("refresh_fraction", "0.5"),
+    ])
+    .await;
+    let cookie = stack.login("leo").await;
+    let mut redis = stack.redis();
+    let writes = expire_calls(&mut redis);
+    for _ in 0..20 {
+        assert_eq!(stack.status_with(&cookie).await, 200);
+    }
+    assert_eq!(expire_calls(&mut redis), writes, "29 s of 30 left: no write");
+
+    // Below half the idle timeout, one request extends the TTL back to the idle timeout.
+    let id = sessions::id_of(&cookie);
+    redis::cmd("PEXPIRE")
+        .arg(format!("{PREFIX}{}", id.as_str()))
+        .arg(10_000)
+        .query::<()>(&mut redis)
+        .unwrap();
+    assert_eq!(stack.status_with(&cookie).await, 200);
+    let ttl = sessions::pttl(&mut redis, &id);
+    assert!(ttl > 28_000, "refreshed to the idle timeout: {ttl}");
+    assert_eq!(expire_calls(&mut redis), writes + 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_sent_hook_headers_have_no_effect() {
+    let stack = Stack::start(&[]).await;
+    // The origin reflects any x-sgw-* header it receives: the gateway must not let them in.
+    let reply = get(
+        stack.gateway.addr,
+        "/reflect/public",
+        &[("x-sgw-login", r#"{"user_id":"mallory"}"#)],
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert!(session_cookie(&reply).is_none());
+    let victim = stack.login("nina").await;
+    let reply = get(
+        stack.gateway.addr,
+        "/reflect/public",
+        &[("x-sgw-revoke-user", "nina"), ("x-sgw-logout", "1")],
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(stack.status_with(&victim).await, 200);
+    assert!(sessions::indexed(&mut stack.redis(), "mallory").is_empty());
+    assert!(
+        stack
+            .origin
+            .requests()
+            .iter()
+            .all(|r| r.headers.keys().all(|k| !k.as_str().starts_with("x-sgw-")))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn invalid_hooks_and_redis_failures_are_never_silent() {
+    let mut stack = Stack::start(&[]).await;
+    let reply = stack.hook(None, &[("x-sgw-login", r#"{"user_id":"has space"}"#)]).await;
+    assert_eq!(reply.status, 502, "an invalid login is refused, not half-done");
+    assert!(session_cookie(&reply).is_none());
+    let reply = stack.hook(None, &[("x-sgw-login", "not json")]).await;
+    assert_eq!(reply.status, 502);
+    assert!(stack.gateway.logs().contains("x-sgw-login"), "{}", stack.gateway.logs());
+
+    stack.redis.stop();
+    let reply = stack.hook(None, &[("x-sgw-login", r#"{"user_id":"olga"}"#)]).await;
+    assert_eq!(
+        reply.status, 503,
+        "a login that could not be written is not reported as done"
+    );
+    assert!(session_cookie(&reply).is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn persistent_and_host_prefixed_cookies() {
+    let stack = Stack::start(&[
+        ("cookie_persistent", "true"),
+        ("absolute_timeout", "7200"),
+        ("cookie_same_site", "Strict"),
+    ])
+    .await;
+    let reply = stack.hook(None, &[("x-sgw-login", r#"{"user_id":"pat"}"#)]).await;
+    let header = set_cookie_header(&reply);
+    assert!(
+        header.contains("Max-Age=7200") && header.contains("SameSite=Strict"),
+        "{header}"
+    );
+
+    let bad = Stack::start(&[("cookie_name", "__Host-sgw"), ("cookie_domain", "example.com")]).await;
+    let reply = get(bad.gateway.addr, "/reflect/public", &[]).await;
+    assert_eq!(reply.status, 500);
+    assert!(bad.gateway.logs().contains("`cookie_domain`"), "{}", bad.gateway.logs());
+}
+
+fn sgw(stack: &Stack, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(session_gateway_tests::gateway::ensure_cli_built())
+        .args(args)
+        .env("SPIN_VARIABLE_REDIS_ADDRESS", stack.redis.url())
+        .env("SPIN_VARIABLE_SESSION_KEYS", KEY_A)
+        .env_remove("SPIN_VARIABLE_KEY_PREFIX")
+        .output()
+        .expect("sgw runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_and_gateway_share_sessions() {
+    let stack = Stack::start(&[]).await;
+    let (code, out) = sgw(&stack, &["create", "--user", "quinn", "--data", r#"{"role":"ops"}"#]);
+    assert_eq!(code, 0);
+    let from_cli = out.trim().to_owned();
+    assert_eq!(
+        stack.status_with(&from_cli).await,
+        200,
+        "a CLI session works in the gateway"
+    );
+    assert_eq!(
+        stack.origin.requests_to("/app").pop().unwrap().headers["x-session-user"],
+        "quinn"
+    );
+
+    let from_gateway = stack.login("quinn").await;
+    let (code, out) = sgw(&stack, &["show", "--cookie", &from_gateway]);
+    assert_eq!(code, 0);
+    let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(shown["user_id"], "quinn");
+    assert_eq!(shown["valid"], true);
+    let (code, out) = sgw(&stack, &["list", "--user", "quinn"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    let (code, _) = sgw(&stack, &["revoke", "--cookie", &from_gateway]);
+    assert_eq!(code, 0);
+    assert_eq!(stack.status_with(&from_gateway).await, 401);
+    let (code, _) = sgw(&stack, &["revoke-user", "--user", "quinn"]);
+    assert_eq!(code, 0);
+    assert_eq!(stack.status_with(&from_cli).await, 401);
+
+    assert_eq!(sgw(&stack, &["show", "--cookie", &from_cli]).0, 1, "gone: exit 1");
+    assert_eq!(sgw(&stack, &["show", "--cookie", "v1.forged.tag"]).0, 1);
+    assert_eq!(sgw(&stack, &["create"]).0, 2, "usage error: exit 2");
+    assert_eq!(sgw(&stack, &["frobnicate"]).0, 2);
+    let (code, out) = sgw(&stack, &["list", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("revoke-user"));
+}
