@@ -25,6 +25,7 @@ use spin_imports::SpinHost;
 use state::InstanceState;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 use wasmtime::component::{Component, Linker};
@@ -53,6 +54,22 @@ pub struct App {
     engine: Engine,
     pre: ServicePre<InstanceState>,
     captured: Option<MemoryOutputPipe>,
+    /// What components of this app asked of Redis, for benchmarks and tests.
+    pub redis_stats: RedisStats,
+}
+
+/// Counts of `spin:redis` use: each `open` is a new TCP connection, each call a round trip.
+#[derive(Debug, Default)]
+pub struct RedisStats {
+    pub opens: AtomicU64,
+    pub calls: AtomicU64,
+}
+
+impl RedisStats {
+    /// (opens, calls) so far.
+    pub fn snapshot(&self) -> (u64, u64) {
+        (self.opens.load(Ordering::Relaxed), self.calls.load(Ordering::Relaxed))
+    }
 }
 
 impl App {
@@ -94,6 +111,7 @@ impl App {
             engine,
             pre,
             captured,
+            redis_stats: RedisStats::default(),
         }))
     }
 

@@ -21,8 +21,13 @@ fn connection<T>(
     handle: &Resource<RedisConnection>,
 ) -> Result<MultiplexedConnection, Error> {
     accessor.with(|mut access| {
-        access
-            .get()
+        let state = access.get();
+        state
+            .app
+            .redis_stats
+            .calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state
             .table
             .get(handle)
             .map(|c| c.0.clone())
@@ -41,7 +46,11 @@ impl<T> v3::HostConnectionWithStore<T> for SpinHost {
     }
 
     async fn open(accessor: &Accessor<T, Self>, address: String) -> Result<Resource<RedisConnection>, Error> {
-        let allowed = accessor.with(|mut access| access.get().app.allowed_hosts.allows_url(&address));
+        let allowed = accessor.with(|mut access| {
+            let app = &access.get().app;
+            app.redis_stats.opens.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            app.allowed_hosts.allows_url(&address)
+        });
         if !allowed {
             return Err(Error::InvalidAddress);
         }
