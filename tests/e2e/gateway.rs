@@ -561,18 +561,10 @@ async fn outbound_hosts_outside_the_manifest_are_refused() {
     let origin = Origin::start().await;
     let value = sessions::create(&mut redis.connection().unwrap(), "alice", serde_json::json!({}), KEY_A);
     // The same manifest with allowed_outbound_hosts pinned to other ports.
-    let root = session_gateway_tests::workspace_root();
-    let manifest = std::fs::read_to_string(root.join("spin.toml")).unwrap().replace(
-        r#"allowed_outbound_hosts = ["{{ origin_url }}", "{{ redis_address }}"]"#,
-        r#"allowed_outbound_hosts = ["http://127.0.0.1:1", "redis://127.0.0.1:1"]"#,
-    );
-    let manifest = manifest.replace("source = \"target/", &format!("source = \"{}/target/", root.display()));
-    let dir = std::env::temp_dir().join(format!("sgw-manifest-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("spin.toml"), manifest).unwrap();
+    let manifest = Gateway::manifest_with_hosts(&["http://127.0.0.1:1", "redis://127.0.0.1:1"]);
     let (o, r) = (origin.url(), redis.url());
     let gateway = Gateway::start_from(
-        &dir.join("spin.toml"),
+        &manifest,
         &[
             ("origin_url", &o),
             ("redis_address", &r),
@@ -591,4 +583,138 @@ async fn outbound_hosts_outside_the_manifest_are_refused() {
     );
     assert_eq!(get(gateway.addr, "/pub/x", &[]).await.status, 502, "origin not allowed");
     assert!(origin.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redis_that_never_answers_gives_503_in_bounded_time() {
+    // Accepts connections and never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("redis://{}", silent.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let origin = Origin::start().await;
+    let o = origin.url();
+    let gateway = Gateway::start(&[
+        ("origin_url", &o),
+        ("redis_address", &silent_url),
+        ("session_keys", KEY_A),
+        ("redis_timeout_ms", "300"),
+        ("public_paths", "/pub"),
+    ])
+    .await;
+    let value = sessions::cookie_for(&sessions::new_id(), KEY_A);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let reply = get(gateway.addr, "/private", &[("cookie", &cookie(&value))]).await;
+        assert_eq!(reply.status, 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(
+        get(gateway.addr, "/pub/x", &[("cookie", &cookie(&value))]).await.status,
+        200
+    );
+    assert!(gateway.logs().contains("no answer within 300 ms"), "{}", gateway.logs());
+    held.abort();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_origin_that_hangs_gives_504_in_bounded_time() {
+    let stack = Stack::start(&[("origin_timeout_ms", "300"), ("public_paths", "/hang,/pub")]).await;
+    let started = Instant::now();
+    let reply = stack.get("/hang", &[]).await;
+    assert_eq!(reply.status, 504, "{}", reply.text());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        stack.get("/pub/after", &[]).await.status,
+        200,
+        "the gateway still serves"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_disconnects_mid_body_breaks_nothing() {
+    use tokio::io::AsyncWriteExt;
+    let stack = Stack::start(&[("public_paths", "/echo")]).await;
+    for _ in 0..3 {
+        let mut socket = tokio::net::TcpStream::connect(stack.gateway.addr).await.unwrap();
+        let head = "POST /echo/cut HTTP/1.1\r\nhost: x\r\ncontent-length: 1000000\r\n\r\n";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        socket.write_all(&[b'x'; 10_000]).await.unwrap();
+        drop(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let reply = stack.get("/echo/after", &[]).await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        stack
+            .origin
+            .requests_to("/echo/cut")
+            .iter()
+            .all(|r| r.body_len < 1_000_000),
+        "no truncated body passed as whole"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_addresses_with_acl_user_password_and_database() {
+    let redis = RedisServer::start_with(&[
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--user",
+        "sgw",
+        "on",
+        ">s3cret",
+        "~*",
+        "+@all",
+    ]);
+    let origin = Origin::start().await;
+    let o = origin.url();
+    // Spin's allowed hosts take no user info or path: the entry names host and port only.
+    let manifest = Gateway::manifest_with_hosts(&[&o, &redis.url()]);
+    let address = format!("redis://sgw:s3cret@127.0.0.1:{}/3", redis.port);
+    let gateway = Gateway::start_from(
+        &manifest,
+        &[("origin_url", &o), ("redis_address", &address), ("session_keys", KEY_A)],
+    )
+    .await;
+
+    let mut conn = redis.connection().unwrap();
+    redis::cmd("SELECT").arg(3).query::<()>(&mut conn).unwrap();
+    let value = sessions::create(&mut conn, "alice", serde_json::json!({}), KEY_A);
+    assert_eq!(
+        get(gateway.addr, "/p", &[("cookie", &cookie(&value))]).await.status,
+        200,
+        "read from database 3 as user sgw"
+    );
+
+    let wrong = format!("redis://sgw:wrong@127.0.0.1:{}/3", redis.port);
+    let denied = Gateway::start_from(
+        &manifest,
+        &[("origin_url", &o), ("redis_address", &wrong), ("session_keys", KEY_A)],
+    )
+    .await;
+    assert_eq!(
+        get(denied.addr, "/p", &[("cookie", &cookie(&value))]).await.status,
+        503,
+        "bad credentials fail closed"
+    );
+    assert!(
+        !denied.logs().contains("wrong"),
+        "no password in the logs: {}",
+        denied.logs()
+    );
 }

@@ -499,3 +499,47 @@ async fn cli_and_gateway_share_sessions() {
     assert_eq!(code, 0);
     assert!(out.contains("revoke-user"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_acknowledged_login_survives_kill_9_with_aof_always() {
+    let dir = std::env::temp_dir().join(format!(
+        "sgw-aof-{}-{}",
+        std::process::id(),
+        sessions::new_id().fingerprint()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir_arg = dir.display().to_string();
+    let mut redis = RedisServer::start_with(&[
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--save",
+        "",
+        "--dir",
+        &dir_arg,
+    ]);
+    let origin = Origin::start().await;
+    let (o, r) = (origin.url(), redis.url());
+    let gateway = Gateway::start(&[
+        ("origin_url", &o),
+        ("redis_address", &r),
+        ("session_keys", KEY_A),
+        ("public_paths", "/reflect/public"),
+    ])
+    .await;
+    let reply = get(
+        gateway.addr,
+        "/reflect/public",
+        &[("x-reflect-x-sgw-login", r#"{"user_id":"rita"}"#)],
+    )
+    .await;
+    let cookie = session_cookie(&reply).expect("login acknowledged");
+
+    redis.restart(); // SIGKILL, then start again on the same port and directory
+    let reply = get(gateway.addr, "/app", &[("cookie", &format!("sgw_session={cookie}"))]).await;
+    assert_eq!(reply.status, 200, "the session written before kill -9 is still there");
+    assert_eq!(sessions::indexed(&mut redis.connection().unwrap(), "rita").len(), 1);
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&dir);
+}

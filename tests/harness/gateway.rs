@@ -63,6 +63,27 @@ impl Gateway {
         Self::serve(app).await
     }
 
+    /// The real spin.toml with `allowed_outbound_hosts` replaced by `hosts`, written to a
+    /// temporary directory (for addresses Spin's allowed-hosts syntax cannot take from a
+    /// template, and for tests of the allow-list itself).
+    pub fn manifest_with_hosts(hosts: &[&str]) -> std::path::PathBuf {
+        let root = crate::workspace_root();
+        let list = hosts.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
+        let manifest = std::fs::read_to_string(root.join("spin.toml"))
+            .expect("spin.toml")
+            .replace(
+                r#"allowed_outbound_hosts = ["{{ origin_url }}", "{{ redis_address }}"]"#,
+                &format!("allowed_outbound_hosts = [{list}]"),
+            )
+            .replace("source = \"target/", &format!("source = \"{}/target/", root.display()));
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("random");
+        let dir = std::env::temp_dir().join(format!("sgw-manifest-{}", u64::from_le_bytes(bytes)));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("spin.toml"), manifest).expect("write manifest");
+        dir.join("spin.toml")
+    }
+
     /// Loads the application as `spin up` would, without serving it.
     pub fn load(manifest: &Path, variables: &[(&str, &str)]) -> anyhow::Result<Arc<App>> {
         ensure_component_built();

@@ -2,7 +2,7 @@
 //!
 //! Paths: `/echo...` answers with the request body; `/status/<code>` answers with that
 //! status; `/stream/<bytes>` streams that many bytes (chunked); `/hop` answers with
-//! hop-by-hop headers; `/reflect...` sets response headers the request asks for (see
+//! hop-by-hop headers; `/hang` never answers; `/reflect...` sets response headers the request asks for (see
 //! `answer`); anything else answers `200 ok`. Every answer carries `x-origin: 1`
 //! and two `x-multi` values.
 
@@ -124,6 +124,9 @@ async fn answer(
         });
     }
     let path = parts.uri.path().to_owned();
+    if path == "/hang" {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
     let mut builder = http::Response::builder()
         .header("x-origin", "1")
         .header("x-multi", "a")

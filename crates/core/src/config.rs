@@ -11,6 +11,7 @@ use crate::set_cookie::{CookieSettings, CookieSettingsError};
 use cookie::SameSite;
 use http::HeaderName;
 use http::uri::{Authority, Scheme, Uri};
+use std::time::Duration;
 use thiserror::Error;
 
 pub const ORIGIN_URL: &str = "origin_url";
@@ -31,6 +32,8 @@ pub const COOKIE_SAME_SITE: &str = "cookie_same_site";
 pub const COOKIE_DOMAIN: &str = "cookie_domain";
 pub const COOKIE_PERSISTENT: &str = "cookie_persistent";
 pub const HOOK_HEADER_PREFIX: &str = "hook_header_prefix";
+pub const REDIS_TIMEOUT_MS: &str = "redis_timeout_ms";
+pub const ORIGIN_TIMEOUT_MS: &str = "origin_timeout_ms";
 
 /// Every variable the gateway reads, so an adapter can fetch them all up front.
 pub const VARIABLES: &[&str] = &[
@@ -52,6 +55,8 @@ pub const VARIABLES: &[&str] = &[
     COOKIE_DOMAIN,
     COOKIE_PERSISTENT,
     HOOK_HEADER_PREFIX,
+    REDIS_TIMEOUT_MS,
+    ORIGIN_TIMEOUT_MS,
 ];
 
 /// Defaults for the optional variables; spin.toml declares the same ones.
@@ -65,6 +70,8 @@ pub mod defaults {
     pub const ABSOLUTE_TIMEOUT_SECS: u64 = 24 * 60 * 60;
     pub const REFRESH_FRACTION: f64 = 0.5;
     pub const HOOK_HEADER_PREFIX: &str = "x-sgw-";
+    pub const REDIS_TIMEOUT_MS: u64 = 1000;
+    pub const ORIGIN_TIMEOUT_MS: u64 = 30_000;
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -102,6 +109,10 @@ pub struct Config {
     pub identity_headers: IdentityHeaders,
     pub hook_headers: HookHeaders,
     pub expiry: Expiry,
+    /// Bound on each Redis call (connect included): past it the request fails closed.
+    pub redis_timeout: Duration,
+    /// Bound on connecting to the origin and on its first response byte.
+    pub origin_timeout: Duration,
 }
 
 impl Config {
@@ -217,6 +228,8 @@ impl Config {
             },
             hook_headers,
             expiry,
+            redis_timeout: Duration::from_millis(millis(&get, REDIS_TIMEOUT_MS, defaults::REDIS_TIMEOUT_MS)?),
+            origin_timeout: Duration::from_millis(millis(&get, ORIGIN_TIMEOUT_MS, defaults::ORIGIN_TIMEOUT_MS)?),
         })
     }
 
@@ -240,6 +253,18 @@ fn seconds(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u
             .ok()
             .filter(|&s| s > 0 && s <= 10 * 365 * 24 * 3600)
             .ok_or_else(|| ConfigError::new(name, "must be a whole number of seconds from 1 to ten years")),
+    }
+}
+
+/// Whole milliseconds from 1 to ten minutes.
+fn millis(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u64>()
+            .ok()
+            .filter(|&ms| ms > 0 && ms <= 600_000)
+            .ok_or_else(|| ConfigError::new(name, "must be a whole number of milliseconds from 1 to 600000")),
     }
 }
 

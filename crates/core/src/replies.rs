@@ -63,6 +63,14 @@ impl Reply {
         )
     }
 
+    pub fn gateway_timeout() -> Self {
+        Self::json(
+            StatusCode::GATEWAY_TIMEOUT,
+            "gateway_timeout",
+            "the origin did not answer in time",
+        )
+    }
+
     /// Deliberately generic: the log line says which variable is wrong, the client learns nothing.
     pub fn misconfigured() -> Self {
         Self::json(

@@ -35,7 +35,7 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
     };
     let now = now();
     let (head, body) = request.into_parts();
-    let store = RedisStore::new(&config.redis_address);
+    let store = RedisStore::new(&config.redis_address, config.redis_timeout);
     let (lookup, loaded) = lookup_session(&config, &store, &head.headers, now).await;
     let facts = RequestFacts {
         path: head.uri.path(),
@@ -72,10 +72,14 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
         identity: &config.identity_headers,
         hooks: &config.hook_headers,
     };
-    let origin = HttpOrigin::new(&config.origin);
+    let origin = HttpOrigin::new(&config.origin, config.origin_timeout);
     let (forwarded, ()) = join(origin.forward(head, body, owned, &client, &access), refresh).await;
     let origin_response = match forwarded {
         Ok(response) => response,
+        Err(error) if upstream::is_timeout(&error) => {
+            log::error(format_args!("origin timed out: {error}"));
+            return replies::to_wasi(Reply::gateway_timeout());
+        }
         Err(error) => {
             log::error(format_args!("origin unreachable: {error}"));
             return replies::to_wasi(Reply::bad_gateway());

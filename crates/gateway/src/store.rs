@@ -3,9 +3,13 @@
 //! move to Spin's key-value interface (a pooled connection) behind the same trait; writes
 //! stay on Redis, which has TTLs.
 
+use futures::future::{Either, select};
 use session_gateway_core::redis_layout;
 use spin_sdk::redis::{Connection, Error, RedisParameter, RedisResult};
+use spin_sdk::wasip3::clocks::monotonic_clock;
 use std::cell::OnceCell;
+use std::pin::pin;
+use std::time::Duration;
 
 #[derive(Debug)]
 pub enum StoreError {
@@ -43,13 +47,15 @@ pub trait SessionStore {
 
 pub struct RedisStore<'a> {
     address: &'a str,
+    timeout: Duration,
     connection: OnceCell<Connection>,
 }
 
 impl<'a> RedisStore<'a> {
-    pub fn new(address: &'a str) -> Self {
+    pub fn new(address: &'a str, timeout: Duration) -> Self {
         Self {
             address,
+            timeout,
             connection: OnceCell::new(),
         }
     }
@@ -57,14 +63,28 @@ impl<'a> RedisStore<'a> {
     /// Spin opens a new TCP connection per `open`: open once per request, on first use.
     async fn connection(&self) -> Result<&Connection, StoreError> {
         if self.connection.get().is_none() {
-            let opened = Connection::open(self.address).await.map_err(classify)?;
+            let opened = self.bounded(Connection::open(self.address)).await?;
             let _ = self.connection.set(opened);
         }
         Ok(self.connection.get().expect("set above"))
     }
 
     async fn execute(&self, command: &str, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, StoreError> {
-        self.connection().await?.execute(command, args).await.map_err(classify)
+        let connection = self.connection().await?;
+        self.bounded(connection.execute(command, args)).await
+    }
+
+    /// A Redis that accepts and never answers must not hang the request: every call races a
+    /// timer from wasi clocks, and losing the race is an outage (fail closed).
+    async fn bounded<T>(&self, call: impl Future<Output = Result<T, Error>>) -> Result<T, StoreError> {
+        let timer = monotonic_clock::wait_for(self.timeout.as_nanos().min(u64::MAX as u128) as u64);
+        match select(pin!(call), pin!(timer)).await {
+            Either::Left((result, _)) => result.map_err(classify),
+            Either::Right(((), _)) => Err(StoreError::Unavailable(format!(
+                "no answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
     }
 }
 

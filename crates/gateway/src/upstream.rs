@@ -9,9 +9,10 @@ use session_gateway_core::config::Origin;
 use session_gateway_core::forwarding::{self, ClientFacts, IdentityHeaders};
 use session_gateway_core::hooks::HookHeaders;
 use session_gateway_core::policy::Access;
-use spin_sdk::wasip3::http::types::{ErrorCode, Fields, Method, Request, Response, Scheme};
+use spin_sdk::wasip3::http::types::{ErrorCode, Fields, Method, Request, RequestOptions, Response, Scheme};
 use spin_sdk::wasip3::http_compat::IncomingRequestBody;
 use spin_sdk::wasip3::{wit_bindgen, wit_future};
+use std::time::Duration;
 
 /// What the origin answered: the response (body unread) and a copy of its headers.
 pub struct OriginResponse {
@@ -39,12 +40,28 @@ pub struct Owned<'a> {
 
 pub struct HttpOrigin<'a> {
     origin: &'a Origin,
+    timeout: Duration,
 }
 
 impl<'a> HttpOrigin<'a> {
-    pub fn new(origin: &'a Origin) -> Self {
-        Self { origin }
+    pub fn new(origin: &'a Origin, timeout: Duration) -> Self {
+        Self { origin, timeout }
     }
+
+    /// Connect and first-byte timeouts, as `wasi:http` request options (Spin honours them).
+    fn options(&self) -> Option<RequestOptions> {
+        let options = RequestOptions::new();
+        let nanos = Some(self.timeout.as_nanos().min(u64::MAX as u128) as u64);
+        (options.set_connect_timeout(nanos).is_ok() && options.set_first_byte_timeout(nanos).is_ok()).then_some(options)
+    }
+}
+
+/// Whether the origin failed by timing out (504) rather than by being unreachable (502).
+pub fn is_timeout(error: &ErrorCode) -> bool {
+    matches!(
+        error,
+        ErrorCode::ConnectionTimeout | ErrorCode::ConnectionReadTimeout | ErrorCode::HttpResponseTimeout
+    )
 }
 
 impl Upstream for HttpOrigin<'_> {
@@ -64,7 +81,7 @@ impl Upstream for HttpOrigin<'_> {
 
         let (incoming_done, incoming_done_rx) = wit_future::new(|| Ok(()));
         let (contents, trailers) = Request::consume_body(incoming, incoming_done_rx);
-        let (outgoing, transmitted) = Request::new(headers, Some(contents), trailers, None);
+        let (outgoing, transmitted) = Request::new(headers, Some(contents), trailers, self.options());
         outgoing
             .set_method(&method(&head.method))
             .map_err(|()| ErrorCode::HttpRequestMethodInvalid)?;

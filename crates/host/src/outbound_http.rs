@@ -62,7 +62,20 @@ impl WasiHttpHooks for OutboundHttp {
                 let (response, io) = default_send_request(request, options).await?;
                 return Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture));
             }
-            let response = pooled_client().request(request).await.map_err(error_code)?;
+            // The pool's connections outlive one request, so the guest's connect and first-byte
+            // timeouts bound the whole wait for the response head.
+            let limit = options.and_then(|o| match (o.connect_timeout, o.first_byte_timeout) {
+                (Some(c), Some(f)) => Some(c + f),
+                (c, f) => c.or(f),
+            });
+            let pending = pooled_client().request(request);
+            let response = match limit {
+                Some(limit) => tokio::time::timeout(limit, pending)
+                    .await
+                    .map_err(|_| ErrorCode::HttpResponseTimeout)?,
+                None => pending.await,
+            }
+            .map_err(error_code)?;
             let response = response.map(|body| {
                 body.map_err(|e| ErrorCode::InternalError(Some(e.to_string())))
                     .boxed_unsync()
