@@ -18,6 +18,9 @@ use std::sync::{Arc, Mutex};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+/// Per value of the `x-soak` request header: (requests, requests that carried `x-session-user`).
+pub type Tally = Arc<Mutex<std::collections::BTreeMap<String, (u64, u64)>>>;
+
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub method: http::Method,
@@ -31,6 +34,7 @@ pub struct Origin {
     pub addr: SocketAddr,
     recorded: Arc<Mutex<Vec<Recorded>>>,
     record: bool,
+    tally: Tally,
     task: JoinHandle<()>,
 }
 
@@ -56,16 +60,24 @@ impl Origin {
     async fn start_on(listener: TcpListener, record: bool) -> Self {
         let addr = listener.local_addr().expect("origin addr");
         let recorded: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let tally: Tally = Arc::default();
         let rec = recorded.clone();
+        let counts = tally.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let rec = rec.clone();
+                let (rec, counts) = (rec.clone(), counts.clone());
                 tokio::spawn(async move {
-                    let service = service_fn(move |req| {
+                    let service = service_fn(move |req: http::Request<Incoming>| {
                         let rec = rec.clone();
+                        if let Some(tag) = req.headers().get("x-soak").and_then(|v| v.to_str().ok()) {
+                            let mut counts = counts.lock().expect("lock");
+                            let entry = counts.entry(tag.to_owned()).or_default();
+                            entry.0 += 1;
+                            entry.1 += u64::from(req.headers().contains_key("x-session-user"));
+                        }
                         async move { Ok::<_, Infallible>(answer(req, record.then_some(rec)).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -78,6 +90,7 @@ impl Origin {
             addr,
             recorded,
             record,
+            tally,
             task,
         }
     }
@@ -89,6 +102,11 @@ impl Origin {
     pub fn requests(&self) -> Vec<Recorded> {
         assert!(self.record, "this origin keeps no record");
         self.recorded.lock().expect("lock").clone()
+    }
+
+    /// Requests by their `x-soak` tag: (count, count with an identity header).
+    pub fn tally(&self) -> std::collections::BTreeMap<String, (u64, u64)> {
+        self.tally.lock().expect("lock").clone()
     }
 
     /// Requests whose path is `path`.
