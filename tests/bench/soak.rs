@@ -166,7 +166,7 @@ async fn main() {
     while Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let t = start.elapsed().as_secs();
-        if t % (seconds / 6).max(1) == 0 {
+        if t.is_multiple_of((seconds / 6).max(1)) {
             memory.push((t, rss_kib()));
         }
     }
