@@ -495,7 +495,12 @@ async fn cli_and_gateway_share_sessions() {
     assert_eq!(sgw(&stack, &["show", "--cookie", "v1.forged.tag"]).0, 1);
     assert_eq!(sgw(&stack, &["create"]).0, 2, "usage error: exit 2");
     assert_eq!(sgw(&stack, &["frobnicate"]).0, 2);
-    let (code, out) = sgw(&stack, &["list", "--help"]);
+    for command in ["create", "show", "list", "revoke", "revoke-user"] {
+        let (code, out) = sgw(&stack, &[command, "--help"]);
+        assert_eq!(code, 0, "{command} --help");
+        assert!(out.starts_with(&format!("usage: sgw {command} ")), "{out}");
+    }
+    let (code, out) = sgw(&stack, &["--help"]);
     assert_eq!(code, 0);
     assert!(out.contains("revoke-user"));
 }

@@ -37,11 +37,46 @@ enum Failure {
     Redis(String),
 }
 
+/// Help for one subcommand.
+fn subcommand_help(command: &str) -> Option<&'static str> {
+    Some(match command {
+        "create" => {
+            "usage: sgw create --user ID [--data JSON] [--idle SECONDS] [--absolute SECONDS]\n\nWrites a new session for user ID (data: a JSON object, default {}), indexes it under\nthe user, and prints its signed cookie value. The TTL is the sooner of --idle and\n--absolute, as the gateway sets it at login."
+        }
+        "show" => {
+            "usage: sgw show (--cookie VALUE | --id ID)\n\nPrints the session as JSON: user, data, timestamps, remaining TTL, and whether the\ngateway would accept it. A --cookie is verified with the signing keys first."
+        }
+        "list" => {
+            "usage: sgw list --user ID\n\nPrints the user's live sessions (from the user's index) as a JSON array."
+        }
+        "revoke" => {
+            "usage: sgw revoke (--cookie VALUE | --id ID)\n\nEnds one session at once and removes it from its user's index."
+        }
+        "revoke-user" => {
+            "usage: sgw revoke-user --user ID\n\nEnds every session of the user (O(the user's sessions)) and prints how many."
+        }
+        _ => return None,
+    })
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() || args.iter().any(|a| a == "-h" || a == "--help" || a == "help") {
+    let wants_help = args.iter().any(|a| a == "-h" || a == "--help");
+    if args.is_empty() || args[0] == "help" || (wants_help && args[0].starts_with('-')) {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
+    }
+    if wants_help {
+        match subcommand_help(&args[0]) {
+            Some(help) => {
+                println!("{help}\n\nSettings: --redis, --keys, --prefix, --idle, --absolute (see `sgw --help`).");
+                return ExitCode::SUCCESS;
+            }
+            None => {
+                eprintln!("sgw: unknown command `{}`\n\n{USAGE}", args[0]);
+                return ExitCode::from(2);
+            }
+        }
     }
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
