@@ -215,7 +215,10 @@ async fn main() {
     let gateway = Gateway::start(&vars).await;
     let mut conn = redis.connection().expect("redis");
     let cookie = sessions::create(&mut conn, "bench-user", serde_json::json!({"role": "user"}), KEY_A);
-    let invalid = format!("{}x", &cookie[..cookie.len() - 1]);
+    let mut invalid = cookie.clone().into_bytes();
+    let i = invalid.len() - 5;
+    invalid[i] = if invalid[i] == b'A' { b'B' } else { b'A' };
+    let invalid = String::from_utf8(invalid).expect("ascii");
     let pool = (o.seconds as usize * 8000).max(10_000);
     let due = many_sessions(&mut conn, pool, Some(600_000));
     let to_end = many_sessions(&mut conn, pool, None);

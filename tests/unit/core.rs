@@ -26,6 +26,14 @@ fn id(n: u8) -> SessionId {
     SessionId::from_random([n; 16])
 }
 
+/// `PROPTEST_CASES` raises the case count for a long fuzzing run.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 // ---- keys ----
 
 #[test]
@@ -149,7 +157,7 @@ fn fingerprints_are_short_and_do_not_reveal_the_id() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig::with_cases(cases(2000)))]
 
     #[test]
     fn decode_never_panics_and_never_accepts_noise(value in "\\PC{0,300}") {
@@ -254,7 +262,7 @@ fn dead_or_hostile_records_are_refused() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
+    #![proptest_config(ProptestConfig::with_cases(cases(1000)))]
     #[test]
     fn record_decoding_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = GatewayRecordDecoder.decode(&bytes, 50);
@@ -803,5 +811,77 @@ fn lifecycle_settings_are_validated_with_the_variable_named() {
         let mut vars: Vec<(&str, &str)> = BASE.to_vec();
         vars.extend_from_slice(extra);
         assert_eq!(parse(&vars).unwrap_err().variable, *variable, "{extra:?}");
+    }
+}
+
+// ---- header rewriting under arbitrary input ----
+
+/// Header names drawn from the ones that matter (hop-by-hop, owned, forwarding, Spin's) and noise.
+fn header_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        prop::sample::select(vec![
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-authorization",
+            "host",
+            "x-session-user",
+            "x-session-data",
+            "x-forwarded-for",
+            "forwarded",
+            "x-real-ip",
+            "spin-client-addr",
+            "x-sgw-login",
+            "x-sgw-revoke-user",
+            "cookie",
+            "accept",
+            "x-listed",
+        ])
+        .prop_map(str::to_owned),
+        "[a-z][a-z0-9-]{0,20}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(2000)))]
+
+    #[test]
+    fn rewritten_headers_never_carry_what_the_client_must_not_set(
+        pairs in proptest::collection::vec((header_name(), proptest::collection::vec(any::<u8>(), 0..40)), 0..30),
+        authenticated in any::<bool>(),
+    ) {
+        let mut incoming = HeaderMap::new();
+        for (name, value) in &pairs {
+            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_bytes(value)) {
+                incoming.append(n, v);
+            }
+        }
+        let access = if authenticated { Access::Authenticated(session()) } else { Access::Anonymous };
+        let client = ClientFacts { addr: Some("10.0.0.1".into()), host: None, proto: Some("https".into()) };
+        let out = forwarding::request_headers(&incoming, &identity(), &hooks(), &client, &access);
+        let listed: Vec<String> = incoming
+            .get_all("connection")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()).collect::<Vec<_>>())
+            .collect();
+        for name in out.keys() {
+            let n = name.as_str();
+            prop_assert!(!forwarding::is_hop_by_hop(name) && n != "host" && !n.starts_with("spin-") && !n.starts_with("x-sgw-"), "{n}");
+            prop_assert!(n != "forwarded" && n != "x-real-ip" && !listed.iter().any(|l| l == n), "{n}");
+        }
+        prop_assert_eq!(out.get_all("x-forwarded-for").iter().collect::<Vec<_>>(), ["10.0.0.1"]);
+        prop_assert_eq!(out.get_all("x-session-user").iter().count(), usize::from(authenticated));
+        prop_assert_eq!(out.get_all("x-session-data").iter().count(), usize::from(authenticated));
+        if authenticated {
+            prop_assert_eq!(out["x-session-user"].as_bytes(), b"u");
+        }
+        let kept = forwarding::response_headers(&incoming, &hooks());
+        for name in kept.keys() {
+            prop_assert!(!forwarding::is_hop_by_hop(name) && !name.as_str().starts_with("x-sgw-"));
+        }
     }
 }
