@@ -9,40 +9,9 @@ use session_gateway_core::session::SessionRecordV1;
 use session_gateway_tests::client::get;
 use session_gateway_tests::origin::{pattern, sha256_hex};
 use session_gateway_tests::sessions::{self, KEY_A, KEY_B};
-use session_gateway_tests::{Gateway, Origin, RedisServer, send};
+use session_gateway_tests::{Gateway, Origin, RedisServer, Stack, send};
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
-
-/// A gateway in front of an origin, with its own Redis.
-struct Stack {
-    redis: RedisServer,
-    origin: Origin,
-    gateway: Gateway,
-}
-
-impl Stack {
-    async fn start(extra: &[(&str, &str)]) -> Self {
-        let redis = RedisServer::start();
-        let origin = Origin::start().await;
-        let (origin_url, redis_url) = (origin.url(), redis.url());
-        let mut vars = vec![
-            ("origin_url", origin_url.as_str()),
-            ("redis_address", redis_url.as_str()),
-            ("session_keys", KEY_A),
-        ];
-        vars.extend_from_slice(extra);
-        let gateway = Gateway::start(&vars).await;
-        Self { redis, origin, gateway }
-    }
-
-    fn login(&self, user: &str, data: serde_json::Value) -> String {
-        sessions::create(&mut self.redis.connection().expect("redis"), user, data, KEY_A)
-    }
-
-    async fn get(&self, path: &str, headers: &[(&str, &str)]) -> session_gateway_tests::Reply {
-        get(self.gateway.addr, path, headers).await
-    }
-}
 
 fn cookie(value: &str) -> String {
     format!("sgw_session={value}")
@@ -51,7 +20,7 @@ fn cookie(value: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn valid_session_reaches_origin_with_its_identity() {
     let stack = Stack::start(&[]).await;
-    let value = stack.login(
+    let value = stack.create_session(
         "alice@example.com",
         serde_json::json!({"role": "admin", "name": "Alice"}),
     );
@@ -84,7 +53,7 @@ async fn valid_session_reaches_origin_with_its_identity() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_cookies_never_reach_a_protected_path() {
     let stack = Stack::start(&[]).await;
-    let good = stack.login("alice", serde_json::json!({}));
+    let good = stack.create_session("alice", serde_json::json!({}));
     let (signed, tag) = good.rsplit_once('.').unwrap();
     let flip = |s: &str, i: usize| {
         let mut b = s.as_bytes().to_vec();
@@ -165,7 +134,7 @@ async fn client_sent_identity_and_forwarding_headers_never_reach_the_origin() {
     ];
     let reply = stack.get("/pub/page", &spoof).await;
     assert_eq!(reply.status, 200);
-    let value = stack.login("alice", serde_json::json!({"role": "user"}));
+    let value = stack.create_session("alice", serde_json::json!({"role": "user"}));
     let c = cookie(&value);
     let mut with_cookie = spoof.to_vec();
     with_cookie.push(("cookie", &c));
@@ -215,7 +184,7 @@ async fn public_paths_pass_anonymously_and_only_whole_segments_match() {
 #[tokio::test(flavor = "multi_thread")]
 async fn method_path_query_headers_body_and_status_round_trip() {
     let stack = Stack::start(&[]).await;
-    let c = cookie(&stack.login("alice", serde_json::json!({})));
+    let c = cookie(&stack.create_session("alice", serde_json::json!({})));
     for method in ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PURGE"] {
         let body = format!("body of {method} \u{e9}\u{0}");
         let request = http::Request::builder()
@@ -252,7 +221,7 @@ async fn method_path_query_headers_body_and_status_round_trip() {
 #[tokio::test(flavor = "multi_thread")]
 async fn multi_megabyte_bodies_stream_both_ways() {
     let stack = Stack::start(&[]).await;
-    let c = cookie(&stack.login("alice", serde_json::json!({})));
+    let c = cookie(&stack.create_session("alice", serde_json::json!({})));
     let size = 8 << 20;
     let data = pattern(size);
     // The request body is sent in chunks without Content-Length (chunked).
@@ -278,7 +247,7 @@ async fn multi_megabyte_bodies_stream_both_ways() {
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_down_fails_closed_with_503_and_recovers() {
     let mut stack = Stack::start(&[("public_paths", "/pub")]).await;
-    let c = cookie(&stack.login("alice", serde_json::json!({})));
+    let c = cookie(&stack.create_session("alice", serde_json::json!({})));
     stack.redis.stop();
 
     let reply = stack.get("/private", &[("cookie", &c)]).await;
@@ -301,7 +270,7 @@ async fn redis_down_fails_closed_with_503_and_recovers() {
 
     // Without persistence the session is gone after the restart: a fresh one works.
     stack.redis.restart();
-    let c = cookie(&stack.login("alice", serde_json::json!({})));
+    let c = cookie(&stack.create_session("alice", serde_json::json!({})));
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let status = stack.get("/private", &[("cookie", &c)]).await.status;
@@ -487,7 +456,7 @@ async fn unusable_records_are_no_session_not_an_outage() {
 #[tokio::test(flavor = "multi_thread")]
 async fn duplicate_many_and_huge_cookies() {
     let stack = Stack::start(&[]).await;
-    let good = stack.login("alice", serde_json::json!({}));
+    let good = stack.create_session("alice", serde_json::json!({}));
     let many: String = (0..200).map(|i| format!("c{i}=v{i}; ")).collect();
     let cases = [
         (

@@ -4,79 +4,64 @@
 use base64::Engine;
 use session_gateway_tests::client::get;
 use session_gateway_tests::sessions::{self, KEY_A, PREFIX};
-use session_gateway_tests::{Gateway, Origin, RedisServer, Reply};
+use session_gateway_tests::{RedisServer, Reply, Stack};
 use std::time::Duration;
 
-struct Stack {
-    redis: RedisServer,
-    origin: Origin,
-    gateway: Gateway,
+/// A stack whose `/reflect/public` passes anonymously (where login hooks come from).
+async fn start(extra: &[(&str, &str)]) -> Stack {
+    start_with(RedisServer::start(), extra).await
 }
 
-impl Stack {
-    async fn start(extra: &[(&str, &str)]) -> Self {
-        let redis = RedisServer::start();
-        let origin = Origin::start().await;
-        let (o, r) = (origin.url(), redis.url());
-        let mut vars = vec![
-            ("origin_url", o.as_str()),
-            ("redis_address", r.as_str()),
-            ("session_keys", KEY_A),
-            ("public_paths", "/reflect/public"),
-        ];
-        vars.extend_from_slice(extra);
-        let gateway = Gateway::start(&vars).await;
-        Self { redis, origin, gateway }
-    }
+async fn start_with(redis: RedisServer, extra: &[(&str, &str)]) -> Stack {
+    let mut vars = vec![("public_paths", "/reflect/public")];
+    vars.extend_from_slice(extra);
+    Stack::start_with(redis, &vars).await
+}
 
-    fn redis(&self) -> redis::Connection {
-        self.redis.connection().expect("redis")
+/// A request whose origin answer carries the hook headers `hooks` (name, value).
+async fn hook(stack: &Stack, cookie: Option<&str>, hooks: &[(&str, &str)]) -> Reply {
+    let path = if cookie.is_some() {
+        "/reflect/app"
+    } else {
+        "/reflect/public"
+    };
+    let names: Vec<String> = hooks.iter().map(|(n, _)| format!("x-reflect-{n}")).collect();
+    let mut headers: Vec<(&str, &str)> = names
+        .iter()
+        .map(String::as_str)
+        .zip(hooks.iter().map(|(_, v)| *v))
+        .collect();
+    let c = cookie.map(|c| format!("sgw_session={c}"));
+    if let Some(c) = &c {
+        headers.push(("cookie", c));
     }
+    get(stack.gateway.addr, path, &headers).await
+}
 
-    /// A request whose origin answer carries the hook headers `hooks` (name, value).
-    async fn hook(&self, cookie: Option<&str>, hooks: &[(&str, &str)]) -> Reply {
-        let path = if cookie.is_some() {
-            "/reflect/app"
-        } else {
-            "/reflect/public"
-        };
-        let names: Vec<String> = hooks.iter().map(|(n, _)| format!("x-reflect-{n}")).collect();
-        let mut headers: Vec<(&str, &str)> = names
-            .iter()
-            .map(String::as_str)
-            .zip(hooks.iter().map(|(_, v)| *v))
-            .collect();
-        let c = cookie.map(|c| format!("sgw_session={c}"));
-        if let Some(c) = &c {
-            headers.push(("cookie", c));
-        }
-        get(self.gateway.addr, path, &headers).await
-    }
+async fn status_with(stack: &Stack, cookie: &str) -> u16 {
+    get(
+        stack.gateway.addr,
+        "/app",
+        &[("cookie", &format!("sgw_session={cookie}"))],
+    )
+    .await
+    .status
+    .as_u16()
+}
 
-    async fn status_with(&self, cookie: &str) -> u16 {
-        get(
-            self.gateway.addr,
-            "/app",
-            &[("cookie", &format!("sgw_session={cookie}"))],
-        )
-        .await
-        .status
-        .as_u16()
-    }
-
-    async fn login(&self, user: &str) -> String {
-        let reply = self
-            .hook(
-                None,
-                &[(
-                    "x-sgw-login",
-                    &format!(r#"{{"user_id":"{user}","data":{{"plan":"pro"}}}}"#),
-                )],
-            )
-            .await;
-        assert_eq!(reply.status, 200, "{}", reply.text());
-        session_cookie(&reply).expect("login sets the session cookie")
-    }
+/// Logs `user` in through the origin's login hook; returns the cookie value.
+async fn login(stack: &Stack, user: &str) -> String {
+    let reply = hook(
+        stack,
+        None,
+        &[(
+            "x-sgw-login",
+            &format!(r#"{{"user_id":"{user}","data":{{"plan":"pro"}}}}"#),
+        )],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    session_cookie(&reply).expect("login sets the session cookie")
 }
 
 /// The value of the `sgw_session` Set-Cookie, if any.
@@ -113,10 +98,13 @@ fn no_hook_headers(reply: &Reply) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn login_sets_a_cookie_that_then_works() {
-    let stack = Stack::start(&[("idle_timeout", "600"), ("absolute_timeout", "3600")]).await;
-    let reply = stack
-        .hook(None, &[("x-sgw-login", r#"{"user_id":"carol","data":{"plan":"pro"}}"#)])
-        .await;
+    let stack = start(&[("idle_timeout", "600"), ("absolute_timeout", "3600")]).await;
+    let reply = hook(
+        &stack,
+        None,
+        &[("x-sgw-login", r#"{"user_id":"carol","data":{"plan":"pro"}}"#)],
+    )
+    .await;
     assert_eq!(reply.status, 200);
     no_hook_headers(&reply);
     let header = set_cookie_header(&reply);
@@ -129,7 +117,7 @@ async fn login_sets_a_cookie_that_then_works() {
     );
     let cookie = session_cookie(&reply).unwrap();
 
-    assert_eq!(stack.status_with(&cookie).await, 200);
+    assert_eq!(status_with(&stack, &cookie).await, 200);
     let seen = stack.origin.requests_to("/app").pop().unwrap();
     assert_eq!(seen.headers["x-session-user"], "carol");
     let data = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -157,10 +145,10 @@ async fn login_sets_a_cookie_that_then_works() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logout_makes_that_same_cookie_fail() {
-    let stack = Stack::start(&[]).await;
-    let cookie = stack.login("dan").await;
-    assert_eq!(stack.status_with(&cookie).await, 200);
-    let reply = stack.hook(Some(&cookie), &[("x-sgw-logout", "1")]).await;
+    let stack = start(&[]).await;
+    let cookie = login(&stack, "dan").await;
+    assert_eq!(status_with(&stack, &cookie).await, 200);
+    let reply = hook(&stack, Some(&cookie), &[("x-sgw-logout", "1")]).await;
     assert_eq!(reply.status, 200);
     no_hook_headers(&reply);
     assert!(
@@ -168,7 +156,7 @@ async fn logout_makes_that_same_cookie_fail() {
         "{}",
         set_cookie_header(&reply)
     );
-    assert_eq!(stack.status_with(&cookie).await, 401);
+    assert_eq!(status_with(&stack, &cookie).await, 401);
     let mut redis = stack.redis();
     assert_eq!(sessions::pttl(&mut redis, &sessions::id_of(&cookie)), -2);
     assert!(sessions::indexed(&mut redis, "dan").is_empty());
@@ -176,33 +164,31 @@ async fn logout_makes_that_same_cookie_fail() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pre_login_session_stops_working_after_login() {
-    let stack = Stack::start(&[]).await;
-    let before = stack.login("guest-42").await;
-    let reply = stack
-        .hook(Some(&before), &[("x-sgw-login", r#"{"user_id":"erin"}"#)])
-        .await;
+    let stack = start(&[]).await;
+    let before = login(&stack, "guest-42").await;
+    let reply = hook(&stack, Some(&before), &[("x-sgw-login", r#"{"user_id":"erin"}"#)]).await;
     let after = session_cookie(&reply).unwrap();
     assert_ne!(after, before);
     assert_eq!(
-        stack.status_with(&before).await,
+        status_with(&stack, &before).await,
         401,
         "the old session was deleted (no fixation)"
     );
-    assert_eq!(stack.status_with(&after).await, 200);
+    assert_eq!(status_with(&stack, &after).await, 200);
     assert!(sessions::indexed(&mut stack.redis(), "guest-42").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rotate_gives_a_new_id_and_the_old_one_stops_at_once() {
-    let stack = Stack::start(&[]).await;
-    let old = stack.login("frank").await;
+    let stack = start(&[]).await;
+    let old = login(&stack, "frank").await;
     let old_ttl = sessions::pttl(&mut stack.redis(), &sessions::id_of(&old));
-    let reply = stack.hook(Some(&old), &[("x-sgw-rotate", "1")]).await;
+    let reply = hook(&stack, Some(&old), &[("x-sgw-rotate", "1")]).await;
     no_hook_headers(&reply);
     let new = session_cookie(&reply).expect("rotation sets a new cookie");
     assert_ne!(new, old);
-    assert_eq!(stack.status_with(&old).await, 401);
-    assert_eq!(stack.status_with(&new).await, 200);
+    assert_eq!(status_with(&stack, &old).await, 401);
+    assert_eq!(status_with(&stack, &new).await, 200);
     let mut redis = stack.redis();
     let new_ttl = sessions::pttl(&mut redis, &sessions::id_of(&new));
     assert!(
@@ -214,21 +200,21 @@ async fn rotate_gives_a_new_id_and_the_old_one_stops_at_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn revoke_user_ends_every_session_of_that_user_and_no_other() {
-    let stack = Stack::start(&[]).await;
+    let stack = start(&[]).await;
     let grace = [
-        stack.login("grace").await,
-        stack.login("grace").await,
-        stack.login("grace").await,
+        login(&stack, "grace").await,
+        login(&stack, "grace").await,
+        login(&stack, "grace").await,
     ];
-    let heidi = stack.login("heidi").await;
-    let reply = stack.hook(Some(&heidi), &[("x-sgw-revoke-user", "grace")]).await;
+    let heidi = login(&stack, "heidi").await;
+    let reply = hook(&stack, Some(&heidi), &[("x-sgw-revoke-user", "grace")]).await;
     assert_eq!(reply.status, 200);
     no_hook_headers(&reply);
     assert!(session_cookie(&reply).is_none(), "heidi's own cookie is left alone");
     for cookie in &grace {
-        assert_eq!(stack.status_with(cookie).await, 401);
+        assert_eq!(status_with(&stack, cookie).await, 401);
     }
-    assert_eq!(stack.status_with(&heidi).await, 200);
+    assert_eq!(status_with(&stack, &heidi).await, 200);
     let mut redis = stack.redis();
     let exists: i64 = redis::cmd("EXISTS")
         .arg(format!("{PREFIX}user:grace"))
@@ -240,16 +226,19 @@ async fn revoke_user_ends_every_session_of_that_user_and_no_other() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn update_merges_data_without_extending_the_absolute_lifetime() {
-    let stack = Stack::start(&[]).await;
-    let cookie = stack.login("ivan").await;
+    let stack = start(&[]).await;
+    let cookie = login(&stack, "ivan").await;
     let id = sessions::id_of(&cookie);
     let mut redis = stack.redis();
     let key = format!("{PREFIX}{}", id.as_str());
     let before: String = redis::cmd("GET").arg(&key).query(&mut redis).unwrap();
     let ttl_before = sessions::pttl(&mut redis, &id);
-    let reply = stack
-        .hook(Some(&cookie), &[("x-sgw-update", r#"{"plan":null,"team":"blue"}"#)])
-        .await;
+    let reply = hook(
+        &stack,
+        Some(&cookie),
+        &[("x-sgw-update", r#"{"plan":null,"team":"blue"}"#)],
+    )
+    .await;
     assert_eq!(reply.status, 200);
     assert!(session_cookie(&reply).is_none());
     let after: String = redis::cmd("GET").arg(&key).query(&mut redis).unwrap();
@@ -264,7 +253,7 @@ async fn update_merges_data_without_extending_the_absolute_lifetime() {
         sessions::pttl(&mut redis, &id) <= ttl_before,
         "the TTL is kept, not reset"
     );
-    stack.status_with(&cookie).await;
+    status_with(&stack, &cookie).await;
     let data = &stack.origin.requests_to("/app").pop().unwrap().headers["x-session-data"];
     let data = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(data.as_bytes())
@@ -277,24 +266,24 @@ async fn update_merges_data_without_extending_the_absolute_lifetime() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_session_expires_and_an_active_one_does_not() {
-    let stack = Stack::start(&[
+    let stack = start(&[
         ("idle_timeout", "2"),
         ("absolute_timeout", "60"),
         ("refresh_fraction", "0.75"),
     ])
     .await;
-    let active = stack.login("judy").await;
-    let idle = stack.login("judy").await;
+    let active = login(&stack, "judy").await;
+    let idle = login(&stack, "judy").await;
     for _ in 0..8 {
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(
-            stack.status_with(&active).await,
+            status_with(&stack, &active).await,
             200,
             "activity keeps the session alive"
         );
     }
     assert_eq!(
-        stack.status_with(&idle).await,
+        status_with(&stack, &idle).await,
         401,
         "3.2 s without a request is past the 2 s idle timeout"
     );
@@ -304,13 +293,13 @@ async fn an_idle_session_expires_and_an_active_one_does_not() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_absolute_timeout_ends_an_active_session() {
-    let stack = Stack::start(&[
+    let stack = start(&[
         ("idle_timeout", "60"),
         ("absolute_timeout", "2"),
         ("refresh_fraction", "1"),
     ])
     .await;
-    let cookie = stack.login("ken").await;
+    let cookie = login(&stack, "ken").await;
     let ttl = sessions::pttl(&mut stack.redis(), &sessions::id_of(&cookie));
     assert!(
         (1_000..=2_000).contains(&ttl),
@@ -318,7 +307,7 @@ async fn the_absolute_timeout_ends_an_active_session() {
     );
     let mut statuses = Vec::new();
     for _ in 0..7 {
-        statuses.push(stack.status_with(&cookie).await);
+        statuses.push(status_with(&stack, &cookie).await);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(statuses[0], 200);
@@ -339,17 +328,17 @@ fn expire_calls(redis: &mut redis::Connection) -> u64 {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sliding_refresh_writes_only_below_the_threshold() {
-    let stack = Stack::start(&[
+    let stack = start(&[
         ("idle_timeout", "30"),
         ("absolute_timeout", "3600"),
         ("refresh_fraction", "0.5"),
     ])
     .await;
-    let cookie = stack.login("leo").await;
+    let cookie = login(&stack, "leo").await;
     let mut redis = stack.redis();
     let writes = expire_calls(&mut redis);
     for _ in 0..20 {
-        assert_eq!(stack.status_with(&cookie).await, 200);
+        assert_eq!(status_with(&stack, &cookie).await, 200);
     }
     assert_eq!(expire_calls(&mut redis), writes, "29 s of 30 left: no write");
 
@@ -360,7 +349,7 @@ async fn sliding_refresh_writes_only_below_the_threshold() {
         .arg(10_000)
         .query::<()>(&mut redis)
         .unwrap();
-    assert_eq!(stack.status_with(&cookie).await, 200);
+    assert_eq!(status_with(&stack, &cookie).await, 200);
     let ttl = sessions::pttl(&mut redis, &id);
     assert!(ttl > 28_000, "refreshed to the idle timeout: {ttl}");
     assert_eq!(expire_calls(&mut redis), writes + 1);
@@ -368,7 +357,7 @@ async fn sliding_refresh_writes_only_below_the_threshold() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn client_sent_hook_headers_have_no_effect() {
-    let stack = Stack::start(&[]).await;
+    let stack = start(&[]).await;
     // The origin reflects any x-sgw-* header it receives: the gateway must not let them in.
     let reply = get(
         stack.gateway.addr,
@@ -378,7 +367,7 @@ async fn client_sent_hook_headers_have_no_effect() {
     .await;
     assert_eq!(reply.status, 200);
     assert!(session_cookie(&reply).is_none());
-    let victim = stack.login("nina").await;
+    let victim = login(&stack, "nina").await;
     let reply = get(
         stack.gateway.addr,
         "/reflect/public",
@@ -386,7 +375,7 @@ async fn client_sent_hook_headers_have_no_effect() {
     )
     .await;
     assert_eq!(reply.status, 200);
-    assert_eq!(stack.status_with(&victim).await, 200);
+    assert_eq!(status_with(&stack, &victim).await, 200);
     assert!(sessions::indexed(&mut stack.redis(), "mallory").is_empty());
     assert!(
         stack
@@ -399,16 +388,16 @@ async fn client_sent_hook_headers_have_no_effect() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_hooks_and_redis_failures_are_never_silent() {
-    let mut stack = Stack::start(&[]).await;
-    let reply = stack.hook(None, &[("x-sgw-login", r#"{"user_id":"has space"}"#)]).await;
+    let mut stack = start(&[]).await;
+    let reply = hook(&stack, None, &[("x-sgw-login", r#"{"user_id":"has space"}"#)]).await;
     assert_eq!(reply.status, 502, "an invalid login is refused, not half-done");
     assert!(session_cookie(&reply).is_none());
-    let reply = stack.hook(None, &[("x-sgw-login", "not json")]).await;
+    let reply = hook(&stack, None, &[("x-sgw-login", "not json")]).await;
     assert_eq!(reply.status, 502);
     assert!(stack.gateway.logs().contains("x-sgw-login"), "{}", stack.gateway.logs());
 
     stack.redis.stop();
-    let reply = stack.hook(None, &[("x-sgw-login", r#"{"user_id":"olga"}"#)]).await;
+    let reply = hook(&stack, None, &[("x-sgw-login", r#"{"user_id":"olga"}"#)]).await;
     assert_eq!(
         reply.status, 503,
         "a login that could not be written is not reported as done"
@@ -418,20 +407,20 @@ async fn invalid_hooks_and_redis_failures_are_never_silent() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn persistent_and_host_prefixed_cookies() {
-    let stack = Stack::start(&[
+    let stack = start(&[
         ("cookie_persistent", "true"),
         ("absolute_timeout", "7200"),
         ("cookie_same_site", "Strict"),
     ])
     .await;
-    let reply = stack.hook(None, &[("x-sgw-login", r#"{"user_id":"pat"}"#)]).await;
+    let reply = hook(&stack, None, &[("x-sgw-login", r#"{"user_id":"pat"}"#)]).await;
     let header = set_cookie_header(&reply);
     assert!(
         header.contains("Max-Age=7200") && header.contains("SameSite=Strict"),
         "{header}"
     );
 
-    let bad = Stack::start(&[("cookie_name", "__Host-sgw"), ("cookie_domain", "example.com")]).await;
+    let bad = start(&[("cookie_name", "__Host-sgw"), ("cookie_domain", "example.com")]).await;
     let reply = get(bad.gateway.addr, "/reflect/public", &[]).await;
     assert_eq!(reply.status, 500);
     assert!(bad.gateway.logs().contains("`cookie_domain`"), "{}", bad.gateway.logs());
@@ -453,12 +442,12 @@ fn sgw(stack: &Stack, args: &[&str]) -> (i32, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_and_gateway_share_sessions() {
-    let stack = Stack::start(&[]).await;
+    let stack = start(&[]).await;
     let (code, out) = sgw(&stack, &["create", "--user", "quinn", "--data", r#"{"role":"ops"}"#]);
     assert_eq!(code, 0);
     let from_cli = out.trim().to_owned();
     assert_eq!(
-        stack.status_with(&from_cli).await,
+        status_with(&stack, &from_cli).await,
         200,
         "a CLI session works in the gateway"
     );
@@ -467,7 +456,7 @@ async fn cli_and_gateway_share_sessions() {
         "quinn"
     );
 
-    let from_gateway = stack.login("quinn").await;
+    let from_gateway = login(&stack, "quinn").await;
     let (code, out) = sgw(&stack, &["show", "--cookie", &from_gateway]);
     assert_eq!(code, 0);
     let shown: serde_json::Value = serde_json::from_str(&out).unwrap();
@@ -486,10 +475,10 @@ async fn cli_and_gateway_share_sessions() {
 
     let (code, _) = sgw(&stack, &["revoke", "--cookie", &from_gateway]);
     assert_eq!(code, 0);
-    assert_eq!(stack.status_with(&from_gateway).await, 401);
+    assert_eq!(status_with(&stack, &from_gateway).await, 401);
     let (code, _) = sgw(&stack, &["revoke-user", "--user", "quinn"]);
     assert_eq!(code, 0);
-    assert_eq!(stack.status_with(&from_cli).await, 401);
+    assert_eq!(status_with(&stack, &from_cli).await, 401);
 
     assert_eq!(sgw(&stack, &["show", "--cookie", &from_cli]).0, 1, "gone: exit 1");
     assert_eq!(sgw(&stack, &["show", "--cookie", "v1.forged.tag"]).0, 1);
@@ -514,7 +503,7 @@ async fn an_acknowledged_login_survives_kill_9_with_aof_always() {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let dir_arg = dir.display().to_string();
-    let mut redis = RedisServer::start_with(&[
+    let redis = RedisServer::start_with(&[
         "--appendonly",
         "yes",
         "--appendfsync",
@@ -524,27 +513,17 @@ async fn an_acknowledged_login_survives_kill_9_with_aof_always() {
         "--dir",
         &dir_arg,
     ]);
-    let origin = Origin::start().await;
-    let (o, r) = (origin.url(), redis.url());
-    let gateway = Gateway::start(&[
-        ("origin_url", &o),
-        ("redis_address", &r),
-        ("session_keys", KEY_A),
-        ("public_paths", "/reflect/public"),
-    ])
-    .await;
-    let reply = get(
-        gateway.addr,
-        "/reflect/public",
-        &[("x-reflect-x-sgw-login", r#"{"user_id":"rita"}"#)],
-    )
-    .await;
+    let mut stack = start_with(redis, &[]).await;
+    let reply = hook(&stack, None, &[("x-sgw-login", r#"{"user_id":"rita"}"#)]).await;
     let cookie = session_cookie(&reply).expect("login acknowledged");
 
-    redis.restart(); // SIGKILL, then start again on the same port and directory
-    let reply = get(gateway.addr, "/app", &[("cookie", &format!("sgw_session={cookie}"))]).await;
-    assert_eq!(reply.status, 200, "the session written before kill -9 is still there");
-    assert_eq!(sessions::indexed(&mut redis.connection().unwrap(), "rita").len(), 1);
-    drop(redis);
+    stack.redis.restart(); // SIGKILL, then start again on the same port and directory
+    assert_eq!(
+        status_with(&stack, &cookie).await,
+        200,
+        "the session written before kill -9 is still there"
+    );
+    assert_eq!(sessions::indexed(&mut stack.redis(), "rita").len(), 1);
+    drop(stack);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -7,11 +7,13 @@ pub mod gateway;
 pub mod origin;
 pub mod redis_server;
 pub mod sessions;
+pub mod stack;
 
 pub use client::{Reply, send};
 pub use gateway::Gateway;
 pub use origin::Origin;
 pub use redis_server::RedisServer;
+pub use stack::Stack;
 
 /// A free loopback port (bound, then released for the service to take).
 pub fn free_port() -> u16 {
