@@ -619,6 +619,11 @@ fn refresh_writes_only_below_the_threshold_and_never_past_the_absolute_end() {
         "a key without TTL gets one back"
     );
     assert_eq!(EXPIRY.refresh(4600, 4600, 100), None);
+    assert_eq!(
+        EXPIRY.refresh(1000, 4600, i64::MAX),
+        None,
+        "a replica read (TTL unknown) never refreshes"
+    );
 }
 
 // ---- hooks ----

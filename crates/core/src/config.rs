@@ -33,6 +33,9 @@ pub const COOKIE_DOMAIN: &str = "cookie_domain";
 pub const COOKIE_PERSISTENT: &str = "cookie_persistent";
 pub const HOOK_HEADER_PREFIX: &str = "hook_header_prefix";
 pub const REDIS_TIMEOUT_MS: &str = "redis_timeout_ms";
+pub const REDIS_REPLICAS: &str = "redis_replicas";
+pub const REDIS_SENTINELS: &str = "redis_sentinels";
+pub const REDIS_MASTER_NAME: &str = "redis_master_name";
 pub const ORIGIN_TIMEOUT_MS: &str = "origin_timeout_ms";
 
 /// Every variable the gateway reads, so an adapter can fetch them all up front.
@@ -57,6 +60,9 @@ pub const VARIABLES: &[&str] = &[
     HOOK_HEADER_PREFIX,
     REDIS_TIMEOUT_MS,
     ORIGIN_TIMEOUT_MS,
+    REDIS_REPLICAS,
+    REDIS_SENTINELS,
+    REDIS_MASTER_NAME,
 ];
 
 /// Defaults for the optional variables; spin.toml declares the same ones.
@@ -97,10 +103,45 @@ pub struct Origin {
     pub authority: Authority,
 }
 
+/// Where sessions live: the primary (reads and writes), replicas (reads when the primary is
+/// unreachable), and optionally Sentinel to find the primary after a failover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisTopology {
+    /// The expected primary: tried first, so the common path stays one round trip.
+    pub primary: String,
+    pub replicas: Vec<String>,
+    pub sentinel: Option<Sentinel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentinel {
+    pub addresses: Vec<String>,
+    pub master_name: String,
+}
+
+impl RedisTopology {
+    /// The primary's URL moved to `host:port` (credentials and database kept).
+    pub fn primary_at(&self, host: &str, port: &str) -> Option<String> {
+        let uri: Uri = self.primary.parse().ok()?;
+        let authority = uri.authority()?.as_str();
+        let userinfo = authority
+            .rsplit_once('@')
+            .map_or(String::new(), |(u, _)| format!("{u}@"));
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        let path = uri.path_and_query().map_or("", |pq| pq.as_str());
+        Some(format!("{}://{userinfo}{host}:{port}{path}", uri.scheme_str()?))
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub origin: Origin,
     pub redis_address: String,
+    pub redis: RedisTopology,
     pub codec: SignedCookieV1,
     pub cookie: CookieSettings,
     pub key_prefix: String,
@@ -123,7 +164,19 @@ impl Config {
         let or_default = |name: &str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
 
         let origin = parse_origin(&required(ORIGIN_URL)?)?;
-        let redis_address = parse_redis_address(&required(REDIS_ADDRESS)?)?;
+        let redis_address = parse_redis_address(REDIS_ADDRESS, &required(REDIS_ADDRESS)?)?;
+        let redis = RedisTopology {
+            primary: redis_address.clone(),
+            replicas: parse_redis_list(REDIS_REPLICAS, get(REDIS_REPLICAS))?,
+            sentinel: match parse_redis_list(REDIS_SENTINELS, get(REDIS_SENTINELS))? {
+                sentinels if sentinels.is_empty() => None,
+                addresses => Some(Sentinel {
+                    addresses,
+                    master_name: get(REDIS_MASTER_NAME)
+                        .ok_or_else(|| ConfigError::new(REDIS_MASTER_NAME, "is required with `redis_sentinels`"))?,
+                }),
+            },
+        };
         let keys =
             KeyRing::parse(&required(SESSION_KEYS)?).map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?;
         let cookie_name = or_default(COOKIE_NAME, defaults::COOKIE_NAME);
@@ -217,6 +270,7 @@ impl Config {
         Ok(Self {
             origin,
             redis_address,
+            redis,
             codec: SignedCookieV1::new(keys),
             cookie,
             key_prefix,
@@ -299,13 +353,8 @@ fn parse_origin(value: &str) -> Result<Origin, ConfigError> {
     Ok(Origin { scheme, authority })
 }
 
-fn parse_redis_address(value: &str) -> Result<String, ConfigError> {
-    let err = |p: &str| {
-        ConfigError::new(
-            REDIS_ADDRESS,
-            format!("{p} (expected redis://host[:port] or rediss://...)"),
-        )
-    };
+fn parse_redis_address(variable: &'static str, value: &str) -> Result<String, ConfigError> {
+    let err = |p: &str| ConfigError::new(variable, format!("{p} (expected redis://host[:port] or rediss://...)"));
     let uri: Uri = value.parse().map_err(|_| err("is not a URL"))?;
     match uri.scheme_str() {
         Some("redis" | "rediss") => {}
@@ -315,6 +364,17 @@ fn parse_redis_address(value: &str) -> Result<String, ConfigError> {
         return Err(err("has no host"));
     }
     Ok(value.to_owned())
+}
+
+/// A comma-separated list of Redis URLs (empty: none).
+fn parse_redis_list(variable: &'static str, value: Option<String>) -> Result<Vec<String>, ConfigError> {
+    value
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(|a| parse_redis_address(variable, a))
+        .collect()
 }
 
 fn parse_identity_header(variable: &'static str, value: &str) -> Result<HeaderName, ConfigError> {

@@ -35,7 +35,7 @@ impl Expiry {
             return Some(ttl);
         }
         let threshold_ms = (self.idle_secs as f64 * 1000.0 * self.refresh_fraction) as i64;
-        let extends = (ttl as i64).saturating_mul(1000) > remaining_ms + 1000;
+        let extends = (ttl as i64).saturating_mul(1000) > remaining_ms.saturating_add(1000);
         (remaining_ms < threshold_ms && extends).then_some(ttl)
     }
 }

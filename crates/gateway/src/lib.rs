@@ -35,7 +35,7 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
     };
     let now = now();
     let (head, body) = request.into_parts();
-    let store = RedisStore::new(&config.redis_address, config.redis_timeout);
+    let store = RedisStore::new(&config.redis, config.redis_timeout);
     let (lookup, loaded) = lookup_session(&config, &store, &head.headers, now).await;
     let facts = RequestFacts {
         path: head.uri.path(),

@@ -1,14 +1,17 @@
-//! The session store seam: records by key, and the lifecycle writes, each one round trip.
-//! Redis through Spin today (one connection per request, opened on first use). Reads could
-//! move to Spin's key-value interface (a pooled connection) behind the same trait; writes
-//! stay on Redis, which has TTLs.
+//! The session store seam: records by key, and the lifecycle writes, each one round trip on
+//! the common path. Redis through Spin today: the expected primary first; Sentinel only
+//! after it fails; replicas for reads when no primary answers. Reads could move to Spin's
+//! key-value interface (a pooled connection) behind the same trait; writes stay on Redis,
+//! which has TTLs.
 
 use futures::future::{Either, select};
+use session_gateway_core::config::{RedisTopology, Sentinel};
 use session_gateway_core::redis_layout;
 use spin_sdk::redis::{Connection, Error, RedisParameter, RedisResult};
 use spin_sdk::wasip3::clocks::monotonic_clock;
-use std::cell::OnceCell;
+use std::cell::RefCell;
 use std::pin::pin;
+use std::rc::Rc;
 use std::time::Duration;
 
 #[derive(Debug)]
@@ -45,33 +48,113 @@ pub trait SessionStore {
     async fn script(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Result<i64, StoreError>;
 }
 
+/// A read served by a replica: its TTL is not asked for, and no refresh is attempted (the
+/// write would have to go to the primary, which just failed).
+pub const FROM_REPLICA: i64 = i64::MAX;
+
 pub struct RedisStore<'a> {
-    address: &'a str,
+    topology: &'a RedisTopology,
     timeout: Duration,
-    connection: OnceCell<Connection>,
+    /// The primary's connection, opened on first use (Spin opens a new TCP connection per
+    /// `open`, so once per request); replaced when Sentinel names another primary.
+    primary: RefCell<Option<Rc<Connection>>>,
 }
 
 impl<'a> RedisStore<'a> {
-    pub fn new(address: &'a str, timeout: Duration) -> Self {
+    pub fn new(topology: &'a RedisTopology, timeout: Duration) -> Self {
         Self {
-            address,
+            topology,
             timeout,
-            connection: OnceCell::new(),
+            primary: RefCell::new(None),
         }
     }
 
-    /// Spin opens a new TCP connection per `open`: open once per request, on first use.
-    async fn connection(&self) -> Result<&Connection, StoreError> {
-        if self.connection.get().is_none() {
-            let opened = self.bounded(Connection::open(self.address)).await?;
-            let _ = self.connection.set(opened);
-        }
-        Ok(self.connection.get().expect("set above"))
+    async fn open(&self, address: &str) -> Result<Connection, StoreError> {
+        self.bounded(Connection::open(address)).await
     }
 
-    async fn execute(&self, command: &str, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, StoreError> {
-        let connection = self.connection().await?;
+    async fn primary(&self) -> Result<Rc<Connection>, StoreError> {
+        if let Some(connection) = self.primary.borrow().as_ref() {
+            return Ok(connection.clone());
+        }
+        let connection = Rc::new(self.open(&self.topology.primary).await?);
+        *self.primary.borrow_mut() = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Runs a command on the primary. The expected primary is tried first; only when it
+    /// fails (down, or demoted: READONLY) is Sentinel asked where the primary is now.
+    async fn on_primary(&self, command: &str, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, StoreError> {
+        let first = match self.primary().await {
+            Ok(connection) => self.bounded(connection.execute(command, args.clone())).await,
+            Err(error) => Err(error),
+        };
+        let (Err(StoreError::Unavailable(reason)), Some(sentinel)) = (&first, &self.topology.sentinel) else {
+            return first;
+        };
+        let address = self
+            .discover(sentinel)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("{reason}; {e}")))?;
+        if address == self.topology.primary {
+            return first;
+        }
+        crate::log::info(format_args!(
+            "primary unavailable ({reason}); Sentinel names another, retrying there"
+        ));
+        let connection = Rc::new(self.open(&address).await?);
+        *self.primary.borrow_mut() = Some(connection.clone());
         self.bounded(connection.execute(command, args)).await
+    }
+
+    /// The current primary's address, from the first Sentinel that answers.
+    async fn discover(&self, sentinel: &Sentinel) -> Result<String, StoreError> {
+        let mut last = String::from("no sentinel answered");
+        for address in &sentinel.addresses {
+            let asked = async {
+                let connection = self.open(address).await?;
+                let args = vec![
+                    binary(b"get-master-addr-by-name"),
+                    binary(sentinel.master_name.as_bytes()),
+                ];
+                self.bounded(connection.execute("SENTINEL", args)).await
+            };
+            match asked.await {
+                Ok(reply) => match reply.as_slice() {
+                    [RedisResult::Binary(host), RedisResult::Binary(port)] => {
+                        let (host, port) = (String::from_utf8_lossy(host), String::from_utf8_lossy(port));
+                        return self
+                            .topology
+                            .primary_at(&host, &port)
+                            .ok_or_else(|| StoreError::Unavailable("Sentinel named an unusable address".into()));
+                    }
+                    _ => last = format!("Sentinel does not know master `{}`", sentinel.master_name),
+                },
+                Err(error) => last = format!("sentinel {error}"),
+            }
+        }
+        Err(StoreError::Unavailable(last))
+    }
+
+    /// A record read from the first replica that answers (plain GET: works on any version).
+    async fn read_replica(&self, key: &str) -> Option<Result<Option<Stored>, StoreError>> {
+        for address in &self.topology.replicas {
+            let read = async {
+                let connection = self.open(address).await?;
+                self.bounded(connection.get(key)).await
+            };
+            match read.await {
+                Ok(bytes) => {
+                    return Some(Ok(bytes.map(|bytes| Stored {
+                        bytes,
+                        remaining_ms: FROM_REPLICA,
+                    })));
+                }
+                Err(StoreError::Corrupt(reason)) => return Some(Err(StoreError::Corrupt(reason))),
+                Err(StoreError::Unavailable(_)) => continue,
+            }
+        }
+        None
     }
 
     /// A Redis that accepts and never answers must not hang the request: every call races a
@@ -99,34 +182,44 @@ impl SessionStore for RedisStore<'_> {
             RedisParameter::Int64(1),
             binary(key.as_bytes()),
         ];
-        match self.execute("EVAL", args).await?.as_slice() {
-            [RedisResult::Binary(bytes), RedisResult::Int64(remaining_ms)] => Ok(Some(Stored {
-                bytes: bytes.clone(),
-                remaining_ms: *remaining_ms,
-            })),
-            [RedisResult::Nil, ..] | [] => Ok(None),
-            other => Err(StoreError::Corrupt(format!(
-                "unexpected reply shape ({} values)",
-                other.len()
-            ))),
+        match self.on_primary("EVAL", args).await {
+            Ok(reply) => match reply.as_slice() {
+                [RedisResult::Binary(bytes), RedisResult::Int64(remaining_ms)] => Ok(Some(Stored {
+                    bytes: bytes.clone(),
+                    remaining_ms: *remaining_ms,
+                })),
+                [RedisResult::Nil, ..] | [] => Ok(None),
+                other => Err(StoreError::Corrupt(format!(
+                    "unexpected reply shape ({} values)",
+                    other.len()
+                ))),
+            },
+            Err(StoreError::Unavailable(reason)) => match self.read_replica(key).await {
+                Some(read) => {
+                    crate::log::info(format_args!("primary unavailable ({reason}); read from a replica"));
+                    read
+                }
+                None => Err(StoreError::Unavailable(reason)),
+            },
+            Err(corrupt) => Err(corrupt),
         }
     }
 
     async fn touch(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError> {
         let args = vec![binary(key.as_bytes()), RedisParameter::Int64(ttl_secs as i64)];
-        self.execute("EXPIRE", args).await.map(drop)
+        self.on_primary("EXPIRE", args).await.map(drop)
     }
 
     async fn replace(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let args = vec![binary(key.as_bytes()), binary(bytes), binary(b"KEEPTTL"), binary(b"XX")];
-        self.execute("SET", args).await.map(drop)
+        self.on_primary("SET", args).await.map(drop)
     }
 
     async fn script(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Result<i64, StoreError> {
         let mut params = vec![binary(script.as_bytes()), RedisParameter::Int64(keys.len() as i64)];
         params.extend(keys.iter().map(|k| binary(k.as_bytes())));
         params.extend(args.iter().map(|a| binary(a)));
-        match self.execute("EVAL", params).await?.as_slice() {
+        match self.on_primary("EVAL", params).await?.as_slice() {
             [RedisResult::Int64(n)] => Ok(*n),
             _ => Err(StoreError::Corrupt(
                 "a script answered with something other than an integer".into(),
@@ -140,6 +233,8 @@ fn classify(error: Error) -> StoreError {
     match error {
         Error::TypeError => StoreError::Corrupt("the key is not a string".into()),
         Error::Other(message) if message.contains("WRONGTYPE") => StoreError::Corrupt("the key is not a string".into()),
+        // A demoted primary refuses writes: for the gateway that is an unavailable primary.
+        Error::Other(message) if message.to_ascii_uppercase().contains("READONLY") => StoreError::Unavailable(message),
         Error::InvalidAddress => StoreError::Unavailable("invalid or disallowed address".into()),
         Error::TooManyConnections => StoreError::Unavailable("too many connections".into()),
         Error::Other(message) => StoreError::Unavailable(message),
