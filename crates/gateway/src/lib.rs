@@ -21,8 +21,9 @@ use session_gateway_core::session::{GatewayRecordDecoder, SessionRecordV1};
 use session_gateway_core::{Config, Decision, VerifiedSessionId};
 use spin_sdk::http::Request;
 use spin_sdk::wasip3::http::types::{ErrorCode, Response};
+use spin_sdk::wasip3::http_compat::IncomingRequestBody;
 use store::{RedisStore, SessionStore, StoreError};
-use upstream::{HttpOrigin, Owned, Upstream};
+use upstream::{HttpOrigin, OriginResponse, Owned, Upstream};
 
 #[spin_sdk::http_service]
 async fn handle(request: Request) -> Result<Response, ErrorCode> {
@@ -48,13 +49,31 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
         Decision::RedirectToLogin(location) => return replies::to_wasi(Reply::login_redirect(location)),
         Decision::Unavailable => return replies::to_wasi(Reply::unavailable()),
     };
+    let origin_response = match forward(&config, &store, head, body, &access, loaded.as_ref(), now).await {
+        Ok(response) => response,
+        Err(reply) => return replies::to_wasi(reply),
+    };
+    let current = loaded
+        .map(|l| l.current)
+        .filter(|_| matches!(access, Access::Authenticated(_)));
+    match carry_out_hooks(&config, &store, &origin_response, current, now).await {
+        Ok(set_cookies) => upstream::relay(origin_response, &config.hook_headers, set_cookies),
+        Err(reply) => replies::to_wasi(reply),
+    }
+}
 
-    // A due idle refresh runs beside the origin request, never before it.
+/// Sends the request to the origin; a due idle refresh runs beside it, never before it.
+async fn forward(
+    config: &Config,
+    store: &impl SessionStore,
+    head: http::request::Parts,
+    body: IncomingRequestBody,
+    access: &Access,
+    loaded: Option<&Loaded>,
+    now: u64,
+) -> Result<OriginResponse, Reply> {
     let refresh = async {
-        let Some(Loaded {
-            current, remaining_ms, ..
-        }) = &loaded
-        else {
+        let Some(Loaded { current, remaining_ms }) = loaded else {
             return;
         };
         if let Some(ttl) = config.expiry.refresh(now, current.record.expires_at, *remaining_ms)
@@ -73,46 +92,50 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
         hooks: &config.hook_headers,
     };
     let origin = HttpOrigin::new(&config.origin, config.origin_timeout);
-    let (forwarded, ()) = join(origin.forward(head, body, owned, &client, &access), refresh).await;
-    let origin_response = match forwarded {
-        Ok(response) => response,
+    match join(origin.forward(head, body, owned, &client, access), refresh)
+        .await
+        .0
+    {
+        Ok(response) => Ok(response),
         Err(error) if upstream::is_timeout(&error) => {
             log::error(format_args!("origin timed out: {error}"));
-            return replies::to_wasi(Reply::gateway_timeout());
+            Err(Reply::gateway_timeout())
         }
         Err(error) => {
             log::error(format_args!("origin unreachable: {error}"));
-            return replies::to_wasi(Reply::bad_gateway());
+            Err(Reply::bad_gateway())
         }
-    };
+    }
+}
 
-    let hooks = match hooks::parse(&origin_response.headers, &config.hook_headers) {
-        Ok(hooks) => hooks,
-        Err(error) => {
-            log::error(format_args!("origin sent an invalid session hook: {error}"));
-            return replies::to_wasi(Reply::bad_gateway());
-        }
-    };
-    let set_cookies = if hooks.is_empty() {
-        Vec::new()
-    } else {
-        let current = loaded
-            .map(|l| l.current)
-            .filter(|_| matches!(access, Access::Authenticated(_)));
-        match lifecycle::apply(&config, &store, hooks, current, now).await {
-            Ok(set_cookies) => set_cookies,
-            Err(LifecycleError::Invalid(reason)) => {
+/// Carries out the session hooks in the origin's response; returns the `Set-Cookie`s to add.
+async fn carry_out_hooks(
+    config: &Config,
+    store: &impl SessionStore,
+    origin: &OriginResponse,
+    current: Option<Current>,
+    now: u64,
+) -> Result<Vec<String>, Reply> {
+    let hooks = hooks::parse(&origin.headers, &config.hook_headers).map_err(|error| {
+        log::error(format_args!("origin sent an invalid session hook: {error}"));
+        Reply::bad_gateway()
+    })?;
+    if hooks.is_empty() {
+        return Ok(Vec::new());
+    }
+    lifecycle::apply(config, store, hooks, current, now)
+        .await
+        .map_err(|error| match error {
+            LifecycleError::Invalid(reason) => {
                 log::error(format_args!("origin sent an invalid session hook: {reason}"));
-                return replies::to_wasi(Reply::bad_gateway());
+                Reply::bad_gateway()
             }
             // Never pretend a login or logout happened when it was not written.
-            Err(LifecycleError::Store(error)) => {
+            LifecycleError::Store(error) => {
                 log::error(format_args!("session hook not carried out, session store {error}"));
-                return replies::to_wasi(Reply::unavailable());
+                Reply::unavailable()
             }
-        }
-    };
-    upstream::relay(origin_response, &config.hook_headers, set_cookies)
+        })
 }
 
 /// A live session as loaded from the store.
