@@ -890,3 +890,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn redis_topology_settings() {
+    let config = parse(&BASE).unwrap();
+    assert_eq!(config.redis.primary, "redis://127.0.0.1:6379");
+    assert!(config.redis.replicas.is_empty() && config.redis.sentinel.is_none());
+    let mut vars: Vec<(&str, &str)> = BASE.to_vec();
+    vars.extend([
+        ("redis_replicas", "redis://r1:6379, redis://r2:6380"),
+        ("redis_sentinels", "redis://s1:26379"),
+        ("redis_master_name", "m"),
+    ]);
+    let config = parse(&vars).unwrap();
+    assert_eq!(config.redis.replicas, ["redis://r1:6379", "redis://r2:6380"]);
+    assert_eq!(config.redis.sentinel.as_ref().unwrap().master_name, "m");
+    for (extra, variable) in [
+        (("redis_replicas", "http://r1"), "redis_replicas"),
+        (("redis_sentinels", "redis://s1:26379"), "redis_master_name"),
+        (("redis_sentinels", "nonsense"), "redis_sentinels"),
+        (("redis_timeout_ms", "0"), "redis_timeout_ms"),
+        (("origin_timeout_ms", "900000"), "origin_timeout_ms"),
+    ] {
+        assert_eq!(parse(&with(extra)).unwrap_err().variable, variable, "{extra:?}");
+    }
+    // A primary that Sentinel moved keeps its credentials and database.
+    let moved = parse(&with(("redis_address", "redis://u:p@old:6379/2")))
+        .unwrap()
+        .redis
+        .primary_at("10.0.0.9", "6380");
+    assert_eq!(moved.as_deref(), Some("redis://u:p@10.0.0.9:6380/2"));
+}

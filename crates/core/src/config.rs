@@ -298,28 +298,32 @@ impl Config {
     }
 }
 
-/// Whole seconds from 1 to ten years.
-fn seconds(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+/// A whole number from 1 to `max`, or `default` when unset; `unit` names it in the error.
+fn whole(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+    max: u64,
+    unit: &str,
+) -> Result<u64, ConfigError> {
     match get(name) {
         None => Ok(default),
         Some(v) => v
             .parse::<u64>()
             .ok()
-            .filter(|&s| s > 0 && s <= 10 * 365 * 24 * 3600)
-            .ok_or_else(|| ConfigError::new(name, "must be a whole number of seconds from 1 to ten years")),
+            .filter(|&n| n > 0 && n <= max)
+            .ok_or_else(|| ConfigError::new(name, format!("must be a whole number of {unit} from 1 to {max}"))),
     }
 }
 
-/// Whole milliseconds from 1 to ten minutes.
+/// Seconds, up to ten years.
+fn seconds(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+    whole(get, name, default, 10 * 365 * 24 * 3600, "seconds")
+}
+
+/// Milliseconds, up to ten minutes.
 fn millis(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
-    match get(name) {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|&ms| ms > 0 && ms <= 600_000)
-            .ok_or_else(|| ConfigError::new(name, "must be a whole number of milliseconds from 1 to 600000")),
-    }
+    whole(get, name, default, 600_000, "milliseconds")
 }
 
 fn flag(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
