@@ -527,3 +527,24 @@ async fn an_acknowledged_login_survives_kill_9_with_aof_always() {
     drop(stack);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_change_revokes_everything_then_logs_in_afresh() {
+    let stack = start(&[]).await;
+    let (phone, laptop) = (login(&stack, "sam").await, login(&stack, "sam").await);
+    let reply = hook(
+        &stack,
+        Some(&laptop),
+        &[("x-sgw-revoke-user", "sam"), ("x-sgw-login", r#"{"user_id":"sam"}"#)],
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    let fresh = session_cookie(&reply).expect("the new session's cookie");
+    assert_eq!(status_with(&stack, &phone).await, 401);
+    assert_eq!(status_with(&stack, &laptop).await, 401);
+    assert_eq!(status_with(&stack, &fresh).await, 200);
+    assert_eq!(
+        sessions::indexed(&mut stack.redis(), "sam"),
+        [sessions::id_of(&fresh).as_str()]
+    );
+}
