@@ -170,8 +170,8 @@ fn many_sessions(redis: &mut redis::Connection, n: usize, pttl_ms: Option<u64>) 
     let mut pipe = redis::pipe();
     let mut cookies = Vec::with_capacity(n);
     for i in 0..n {
-        let id = sessions::new_id();
         let user = format!("bench-{}", i % 1000);
+        let id = sessions::new_id_for(&user);
         let record = SessionRecordV1::new(user.as_str(), Default::default(), now, 86_400);
         let key = redis_layout::session_key(sessions::PREFIX, &id);
         pipe.cmd("EVAL")

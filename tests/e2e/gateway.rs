@@ -439,7 +439,7 @@ async fn unusable_records_are_no_session_not_an_outage() {
     // A key of the wrong Redis type is a bad record, not an unavailable store.
     let id = sessions::new_id();
     redis::cmd("SADD")
-        .arg(format!("{}{}", sessions::PREFIX, id.as_str()))
+        .arg(session_gateway_core::redis_layout::session_key(sessions::PREFIX, &id))
         .arg("x")
         .query::<()>(&mut redis)
         .unwrap();

@@ -2,6 +2,7 @@
 //! component in the host, a real Redis whose keys and TTLs the tests read back.
 
 use base64::Engine;
+use session_gateway_core::redis_layout;
 use session_gateway_tests::client::get;
 use session_gateway_tests::sessions::{self, KEY_A, PREFIX};
 use session_gateway_tests::{RedisServer, Reply, Stack};
@@ -134,7 +135,7 @@ async fn login_sets_a_cookie_that_then_works() {
     assert!((598_000..=600_000).contains(&ttl), "TTL is the idle timeout: {ttl}");
     assert_eq!(sessions::indexed(&mut redis, "carol"), [id.as_str()]);
     let index_ttl: i64 = redis::cmd("TTL")
-        .arg(format!("{PREFIX}user:carol"))
+        .arg(redis_layout::user_index_key(PREFIX, "carol"))
         .query(&mut redis)
         .unwrap();
     assert!(
@@ -217,7 +218,7 @@ async fn revoke_user_ends_every_session_of_that_user_and_no_other() {
     assert_eq!(status_with(&stack, &heidi).await, 200);
     let mut redis = stack.redis();
     let exists: i64 = redis::cmd("EXISTS")
-        .arg(format!("{PREFIX}user:grace"))
+        .arg(redis_layout::user_index_key(PREFIX, "grace"))
         .query(&mut redis)
         .unwrap();
     assert_eq!(exists, 0);
@@ -230,7 +231,7 @@ async fn update_merges_data_without_extending_the_absolute_lifetime() {
     let cookie = login(&stack, "ivan").await;
     let id = sessions::id_of(&cookie);
     let mut redis = stack.redis();
-    let key = format!("{PREFIX}{}", id.as_str());
+    let key = redis_layout::session_key(PREFIX, &id);
     let before: String = redis::cmd("GET").arg(&key).query(&mut redis).unwrap();
     let ttl_before = sessions::pttl(&mut redis, &id);
     let reply = hook(
@@ -345,7 +346,7 @@ async fn sliding_refresh_writes_only_below_the_threshold() {
     // Below half the idle timeout, one request extends the TTL back to the idle timeout.
     let id = sessions::id_of(&cookie);
     redis::cmd("PEXPIRE")
-        .arg(format!("{PREFIX}{}", id.as_str()))
+        .arg(redis_layout::session_key(PREFIX, &id))
         .arg(10_000)
         .query::<()>(&mut redis)
         .unwrap();

@@ -12,7 +12,7 @@ pub mod stack;
 pub use client::{Reply, send};
 pub use gateway::Gateway;
 pub use origin::Origin;
-pub use redis_server::RedisServer;
+pub use redis_server::{RedisCluster, RedisServer};
 pub use stack::Stack;
 
 /// A free loopback port (bound, then released for the service to take).

@@ -163,3 +163,62 @@ impl Drop for RedisServer {
         )));
     }
 }
+
+/// A real Redis Cluster on loopback: `primaries` primaries with `replicas_each` replicas each,
+/// created with `redis-cli --cluster create` (slots split evenly in node order).
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+    pub primaries: usize,
+}
+
+impl RedisCluster {
+    pub fn start(primaries: usize, replicas_each: usize) -> Self {
+        let count = primaries * (1 + replicas_each);
+        let nodes: Vec<RedisServer> = (0..count)
+            .map(|_| {
+                RedisServer::start_with(&[
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-node-timeout",
+                    "1000",
+                ])
+            })
+            .collect();
+        let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
+        args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
+        args.extend([
+            "--cluster-replicas".into(),
+            replicas_each.to_string(),
+            "--cluster-yes".into(),
+        ]);
+        let out = Command::new("redis-cli")
+            .args(&args)
+            .output()
+            .expect("redis-cli (apt-get install redis-tools)");
+        assert!(
+            out.status.success(),
+            "cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let cluster = Self { nodes, primaries };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !cluster.nodes.iter().all(|n| {
+            n.connection()
+                .and_then(|mut c| redis::cmd("CLUSTER").arg("INFO").query::<String>(&mut c))
+                .is_ok_and(|info| info.contains("cluster_state:ok"))
+        }) {
+            assert!(Instant::now() < deadline, "the cluster did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cluster
+    }
+
+    /// The primaries' URLs, in the order their slot ranges were assigned.
+    pub fn primary_urls(&self) -> Vec<String> {
+        self.nodes[..self.primaries].iter().map(RedisServer::url).collect()
+    }
+}

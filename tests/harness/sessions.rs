@@ -22,6 +22,13 @@ pub fn new_id() -> SessionId {
     SessionId::from_random(bytes)
 }
 
+/// A new id tagged for `user`, as the gateway makes them.
+pub fn new_id_for(user: &str) -> SessionId {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("CSPRNG");
+    SessionId::for_user(bytes, user)
+}
+
 /// The signed cookie value for `id` under `keys` (comma-separated, first signs).
 pub fn cookie_for(id: &SessionId, keys: &str) -> String {
     SignedCookieV1::new(KeyRing::parse(keys).expect("test keys are valid")).encode(id)
@@ -31,7 +38,7 @@ pub fn cookie_for(id: &SessionId, keys: &str) -> String {
 pub fn store_raw(redis: &mut redis::Connection, bytes: &[u8], ttl: u64, keys: &str) -> String {
     let id = new_id();
     redis::cmd("SET")
-        .arg(format!("{PREFIX}{}", id.as_str()))
+        .arg(redis_layout::session_key(PREFIX, &id))
         .arg(bytes)
         .arg("EX")
         .arg(ttl)
@@ -47,7 +54,7 @@ pub fn create(redis: &mut redis::Connection, user: &str, data: serde_json::Value
     };
     let now = now();
     let record = SessionRecordV1::new(user, data, now, 3600);
-    let id = new_id();
+    let id = new_id_for(user);
     let created: i64 = redis::cmd("EVAL")
         .arg(redis_layout::LOGIN)
         .arg(2)

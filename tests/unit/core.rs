@@ -921,3 +921,80 @@ fn redis_topology_settings() {
         .primary_at("10.0.0.9", "6380");
     assert_eq!(moved.as_deref(), Some("redis://u:p@10.0.0.9:6380/2"));
 }
+
+// ---- Redis Cluster ----
+
+#[test]
+fn hash_slots_follow_the_redis_cluster_spec() {
+    use session_gateway_core::cluster::{expected_node, slot};
+    assert_eq!(slot(b"123456789"), 0x31C3, "CRC16/XMODEM check value (below 16384)");
+    assert_eq!(slot(b"foo"), 12182);
+    assert_eq!(slot(b"{user1000}.following"), slot(b"{user1000}.followers"));
+    assert_eq!(
+        slot(b"foo{}{bar}"),
+        slot(b"foo{}{bar}"),
+        "an empty tag hashes the whole key"
+    );
+    assert_ne!(slot(b"foo{}{bar}"), slot(b"bar"));
+    assert_eq!(slot(b"foo{{bar}}zap"), slot(b"{bar"));
+    assert_eq!(slot(b"foo{bar}{zap}"), slot(b"bar"));
+    assert_eq!(
+        (expected_node(0, 3), expected_node(5460, 3), expected_node(5461, 3)),
+        (0, 0, 1)
+    );
+    assert_eq!(
+        (
+            expected_node(10922, 3),
+            expected_node(10923, 3),
+            expected_node(16383, 3)
+        ),
+        (1, 2, 2)
+    );
+}
+
+#[test]
+fn redirections_are_read_from_spins_error_text() {
+    use session_gateway_core::cluster::{Redirect, redirect};
+    assert_eq!(
+        redirect("An error was signalled by the server - Moved: 15495 127.0.0.1:17202"),
+        Some(Redirect::Moved("127.0.0.1:17202".into()))
+    );
+    assert_eq!(
+        redirect("MOVED 3999 10.0.0.2:6381"),
+        Some(Redirect::Moved("10.0.0.2:6381".into()))
+    );
+    assert_eq!(
+        redirect("An error was signalled by the server - Ask: 44 h:1"),
+        Some(Redirect::Ask("h:1".into()))
+    );
+    assert_eq!(redirect("Connection refused (os error 111)"), None);
+    assert_eq!(redirect("Moved: notaslot h:1"), None);
+}
+
+#[test]
+fn a_users_sessions_and_index_share_a_slot() {
+    use session_gateway_core::cluster::slot;
+    use session_gateway_core::redis_layout::{session_key, user_index_key, user_sessions_prefix};
+    let tagged = SessionId::for_user([7; 16], "alice@example.com");
+    assert_eq!(tagged.as_str().len(), 26);
+    assert!(SessionId::parse(tagged.as_str()).is_some(), "a tagged id is a valid id");
+    let key = session_key("sgw:", &tagged);
+    assert_eq!(
+        key,
+        format!(
+            "{}{}",
+            user_sessions_prefix("sgw:", "alice@example.com"),
+            tagged.as_str()
+        )
+    );
+    assert_eq!(
+        slot(key.as_bytes()),
+        slot(user_index_key("sgw:", "alice@example.com").as_bytes())
+    );
+    assert_ne!(tagged.tag(), SessionId::for_user([7; 16], "bob").tag());
+    assert_eq!(
+        session_key("sgw:", &id(1)),
+        format!("sgw:{}", id(1).as_str()),
+        "untagged ids keep the plain layout"
+    );
+}

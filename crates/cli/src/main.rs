@@ -203,7 +203,7 @@ fn create(options: &Options) -> Result<(), Failure> {
         .decode(&bytes, now)
         .map_err(|e| Failure::Usage(format!("invalid session: {e}")))?;
     let ttl = expiry.ttl_at(now, record.expires_at).unwrap_or(1);
-    let id = new_id()?;
+    let id = new_id(user)?;
     let prefix = options.prefix();
     let created: i64 = redis::cmd("EVAL")
         .arg(redis_layout::LOGIN)
@@ -330,7 +330,7 @@ fn revoke_user(options: &Options) -> Result<(), Failure> {
         .arg(redis_layout::REVOKE_USER)
         .arg(1)
         .arg(redis_layout::user_index_key(&prefix, user))
-        .arg(&prefix)
+        .arg(redis_layout::user_sessions_prefix(&prefix, user))
         .query(&mut options.redis()?)
         .map_err(redis_failure)?;
     println!("revoked {revoked} sessions");
@@ -341,10 +341,10 @@ fn redis_failure(error: redis::RedisError) -> Failure {
     Failure::Redis(error.to_string())
 }
 
-fn new_id() -> Result<SessionId, Failure> {
+fn new_id(user_id: &str) -> Result<SessionId, Failure> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).map_err(|e| Failure::Usage(format!("the operating system's CSPRNG failed: {e}")))?;
-    Ok(SessionId::from_random(bytes))
+    Ok(SessionId::for_user(bytes, user_id))
 }
 
 fn now() -> u64 {

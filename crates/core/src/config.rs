@@ -36,6 +36,7 @@ pub const REDIS_TIMEOUT_MS: &str = "redis_timeout_ms";
 pub const REDIS_REPLICAS: &str = "redis_replicas";
 pub const REDIS_SENTINELS: &str = "redis_sentinels";
 pub const REDIS_MASTER_NAME: &str = "redis_master_name";
+pub const REDIS_CLUSTER_NODES: &str = "redis_cluster_nodes";
 pub const ORIGIN_TIMEOUT_MS: &str = "origin_timeout_ms";
 
 /// Every variable the gateway reads, so an adapter can fetch them all up front.
@@ -63,6 +64,7 @@ pub const VARIABLES: &[&str] = &[
     REDIS_REPLICAS,
     REDIS_SENTINELS,
     REDIS_MASTER_NAME,
+    REDIS_CLUSTER_NODES,
 ];
 
 /// Defaults for the optional variables; spin.toml declares the same ones.
@@ -111,6 +113,8 @@ pub struct RedisTopology {
     pub primary: String,
     pub replicas: Vec<String>,
     pub sentinel: Option<Sentinel>,
+    /// Redis Cluster primaries, in the order their slot ranges were assigned (empty: no cluster).
+    pub cluster: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +124,12 @@ pub struct Sentinel {
 }
 
 impl RedisTopology {
+    /// The URL of the node at `host:port` (for a redirection), with the primary's credentials.
+    pub fn node_at(&self, addr: &str) -> Option<String> {
+        let (host, port) = addr.rsplit_once(':')?;
+        self.primary_at(host.trim_start_matches('[').trim_end_matches(']'), port)
+    }
+
     /// The primary's URL moved to `host:port` (credentials and database kept).
     pub fn primary_at(&self, host: &str, port: &str) -> Option<String> {
         let uri: Uri = self.primary.parse().ok()?;
@@ -176,6 +186,7 @@ impl Config {
                         .ok_or_else(|| ConfigError::new(REDIS_MASTER_NAME, "is required with `redis_sentinels`"))?,
                 }),
             },
+            cluster: parse_redis_list(REDIS_CLUSTER_NODES, get(REDIS_CLUSTER_NODES))?,
         };
         let keys =
             KeyRing::parse(&required(SESSION_KEYS)?).map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?;

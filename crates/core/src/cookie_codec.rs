@@ -23,6 +23,15 @@ const V1_PREFIX: &str = "v1.";
 const TAG_CHARS: usize = 43; // 32 bytes, base64url without padding
 const ID_MIN_CHARS: usize = 22; // 128 bits
 const ID_MAX_CHARS: usize = 64;
+const TAG_LEN: usize = 4;
+const TAGGED_ID_CHARS: usize = 22 + TAG_LEN;
+
+/// A user's hash tag: 4 base64url characters of SHA-256(user id) (24 bits: enough to spread
+/// users over the 16384 slots, and not a way back to the user id).
+pub fn user_tag(user_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(user_id.as_bytes())[..3])
+}
 
 /// A session id as it appears in cookies and Redis keys: base64url alphabet only, so it can
 /// never smuggle key separators or header bytes.
@@ -46,6 +55,18 @@ impl SessionId {
     /// A new id from CSPRNG output supplied by the caller (the core has no randomness).
     pub fn from_random(bytes: [u8; 16]) -> Self {
         Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// A new id for a session of `user_id`: 22 characters from 128 random bits, then the
+    /// user's 4-character hash tag, so that in Redis Cluster a user's sessions and index
+    /// share a slot (see `redis_layout`).
+    pub fn for_user(bytes: [u8; 16], user_id: &str) -> Self {
+        Self(format!("{}{}", URL_SAFE_NO_PAD.encode(bytes), user_tag(user_id)))
+    }
+
+    /// The hash tag carried by ids made with [`SessionId::for_user`].
+    pub fn tag(&self) -> Option<&str> {
+        (self.0.len() == TAGGED_ID_CHARS).then(|| &self.0[TAGGED_ID_CHARS - TAG_LEN..])
     }
 
     pub fn as_str(&self) -> &str {

@@ -5,6 +5,7 @@
 //! security decision testable natively and lets the same core sit behind other adapters
 //! (Spin middleware, other session formats) later.
 
+pub mod cluster;
 pub mod config;
 pub mod cookie_codec;
 pub mod expiry;

@@ -1,22 +1,33 @@
 //! How sessions sit in Redis, shared by the gateway and the `sgw` CLI: key names and the Lua
 //! scripts that make each lifecycle step one round trip.
 //!
-//! - `<prefix><id>`: the session record (JSON), with a TTL (see `expiry`).
-//! - `<prefix>user:<user id>`: the user's index, a sorted set of session ids scored by their
-//!   absolute end, so revoking a user costs O(that user's sessions), never a keyspace scan.
-//!   Entries past their absolute end are pruned at each login; the index expires with the
-//!   user's last session.
+//! - `<prefix>{<tag>}<id>`: the session record (JSON), with a TTL (see `expiry`).
+//! - `<prefix>{<tag>}user:<user id>`: the user's index, a sorted set of session ids scored by
+//!   their absolute end, so revoking a user costs O(that user's sessions), never a keyspace
+//!   scan. Entries past their absolute end are pruned at each login; the index expires with
+//!   the user's last session.
 //!
-//! Session ids never contain `:`, so a session key can never collide with an index key.
+//! `<tag>` is the user's hash tag (`cookie_codec::user_tag`), which every session id made
+//! for that user ends with: in Redis Cluster a user's sessions and index share one slot, so
+//! each lifecycle script stays on one node. Ids without a tag (made elsewhere) are stored
+//! at `<prefix><id>`.
 
-use crate::cookie_codec::SessionId;
+use crate::cookie_codec::{SessionId, user_tag};
 
 pub fn session_key(prefix: &str, id: &SessionId) -> String {
-    format!("{prefix}{}", id.as_str())
+    match id.tag() {
+        Some(tag) => format!("{prefix}{{{tag}}}{}", id.as_str()),
+        None => format!("{prefix}{}", id.as_str()),
+    }
+}
+
+/// The prefix of every session key of `user_id` (what REVOKE_USER puts before each id).
+pub fn user_sessions_prefix(prefix: &str, user_id: &str) -> String {
+    format!("{prefix}{{{}}}", user_tag(user_id))
 }
 
 pub fn user_index_key(prefix: &str, user_id: &str) -> String {
-    format!("{prefix}user:{user_id}")
+    format!("{}user:{user_id}", user_sessions_prefix(prefix, user_id))
 }
 
 /// Reads a record and its remaining TTL in one round trip.
@@ -61,7 +72,7 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
 return 1
 ";
 
-/// Ends every session of a user. KEYS: user index. ARGV: session key prefix.
+/// Ends every session of a user. KEYS: user index. ARGV: `user_sessions_prefix`.
 /// Returns the number of sessions it named.
 pub const REVOKE_USER: &str = r"
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)

@@ -41,7 +41,7 @@ pub async fn apply(
             .script(
                 redis_layout::REVOKE_USER,
                 &[&config.user_index_key(user)],
-                &[config.key_prefix.as_bytes()],
+                &[redis_layout::user_sessions_prefix(&config.key_prefix, user).as_bytes()],
             )
             .await?;
         crate::log::info(format_args!("revoked {revoked} session(s) of a user"));
@@ -56,7 +56,7 @@ pub async fn apply(
         let record = SessionRecordV1::new(login.user_id, login.data, now, config.expiry.absolute_secs);
         let bytes = checked(&record, now)?;
         let ttl = config.expiry.ttl_at(now, record.expires_at).unwrap_or(1);
-        let id = new_id()?;
+        let id = new_id(&record.user_id)?;
         let (key, index) = (config.session_key(&id), config.user_index_key(&record.user_id));
         let (expires, now_s, ttl_s) = (record.expires_at.to_string(), now.to_string(), ttl.to_string());
         let mut keys = vec![key.as_str(), index.as_str()];
@@ -110,7 +110,7 @@ pub async fn apply(
         store.replace(&key, &checked(&current.record, now)?).await?;
     }
     if hooks.rotate {
-        let id = new_id()?;
+        let id = new_id(&current.record.user_id)?;
         let new_key = config.session_key(&id);
         let expires = current.record.expires_at.to_string();
         let args: [&[u8]; 3] = [
@@ -143,10 +143,10 @@ fn checked(record: &SessionRecordV1, now: u64) -> Result<Vec<u8>, LifecycleError
     Ok(bytes)
 }
 
-/// 128 bits from the host's CSPRNG (wasi:random).
-fn new_id() -> Result<SessionId, LifecycleError> {
+/// 128 bits from the host's CSPRNG (wasi:random), tagged with the user's hash tag.
+fn new_id(user_id: &str) -> Result<SessionId, LifecycleError> {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes)
         .map_err(|e| LifecycleError::Store(StoreError::Unavailable(format!("no randomness: {e}"))))?;
-    Ok(SessionId::from_random(bytes))
+    Ok(SessionId::for_user(bytes, user_id))
 }

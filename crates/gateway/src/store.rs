@@ -5,11 +5,13 @@
 //! which has TTLs.
 
 use futures::future::{Either, select};
+use session_gateway_core::cluster::{self, Redirect};
 use session_gateway_core::config::{RedisTopology, Sentinel};
 use session_gateway_core::redis_layout;
 use spin_sdk::redis::{Connection, Error, RedisParameter, RedisResult};
 use spin_sdk::wasip3::clocks::monotonic_clock;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
@@ -58,6 +60,8 @@ pub struct RedisStore<'a> {
     /// The primary's connection, opened on first use (Spin opens a new TCP connection per
     /// `open`, so once per request); replaced when Sentinel names another primary.
     primary: RefCell<Option<Rc<Connection>>>,
+    /// Cluster nodes' connections, by address, opened on first use.
+    nodes: RefCell<HashMap<String, Rc<Connection>>>,
 }
 
 impl<'a> RedisStore<'a> {
@@ -66,6 +70,7 @@ impl<'a> RedisStore<'a> {
             topology,
             timeout,
             primary: RefCell::new(None),
+            nodes: RefCell::new(HashMap::new()),
         }
     }
 
@@ -82,9 +87,27 @@ impl<'a> RedisStore<'a> {
         Ok(connection)
     }
 
-    /// Runs a command on the primary. The expected primary is tried first; only when it
-    /// fails (down, or demoted: READONLY) is Sentinel asked where the primary is now.
-    async fn on_primary(&self, command: &str, args: Vec<RedisParameter>) -> Result<Vec<RedisResult>, StoreError> {
+    async fn node(&self, address: &str) -> Result<Rc<Connection>, StoreError> {
+        if let Some(connection) = self.nodes.borrow().get(address) {
+            return Ok(connection.clone());
+        }
+        let connection = Rc::new(self.open(address).await?);
+        self.nodes.borrow_mut().insert(address.to_owned(), connection.clone());
+        Ok(connection)
+    }
+
+    /// Runs a command on the primary holding `key`. Standalone and Sentinel: the expected
+    /// primary first, and Sentinel only when it fails (down, or demoted: READONLY). Cluster:
+    /// the node expected to hold the key's slot first, following MOVED and ASK.
+    async fn on_primary(
+        &self,
+        key: &str,
+        command: &str,
+        args: Vec<RedisParameter>,
+    ) -> Result<Vec<RedisResult>, StoreError> {
+        if !self.topology.cluster.is_empty() {
+            return self.on_cluster(key, command, args).await;
+        }
         let first = match self.primary().await {
             Ok(connection) => self.bounded(connection.execute(command, args.clone())).await,
             Err(error) => Err(error),
@@ -105,6 +128,62 @@ impl<'a> RedisStore<'a> {
         let connection = Rc::new(self.open(&address).await?);
         *self.primary.borrow_mut() = Some(connection.clone());
         self.bounded(connection.execute(command, args)).await
+    }
+
+    /// Cluster routing without a remembered slot map (each request is a fresh instance): go to
+    /// the node the slot is expected on, follow redirections, and when a node does not answer
+    /// ask the next one, which redirects to the slot's owner.
+    async fn on_cluster(
+        &self,
+        key: &str,
+        command: &str,
+        args: Vec<RedisParameter>,
+    ) -> Result<Vec<RedisResult>, StoreError> {
+        let nodes = &self.topology.cluster;
+        let first = cluster::expected_node(cluster::slot(key.as_bytes()), nodes.len());
+        let (mut target, mut asking, mut skipped) = (nodes[first].clone(), false, 0);
+        let mut last = String::new();
+        for _ in 0..nodes.len() + 4 {
+            let result = async {
+                let connection = self.node(&target).await?;
+                if asking {
+                    self.bounded(connection.execute("ASKING", Vec::new())).await?;
+                }
+                self.bounded(connection.execute(command, args.clone())).await
+            }
+            .await;
+            asking = false;
+            let Err(StoreError::Unavailable(message)) = result else {
+                return result;
+            };
+            // A multi-key script on a slot that is migrating, with some keys moved: only the end
+            // of the migration helps, so fail closed now (503) rather than walk the cluster.
+            if message.to_ascii_uppercase().contains("TRYAGAIN") {
+                return Err(StoreError::Unavailable(message));
+            }
+            let redirect = cluster::redirect(&message);
+            last = message.clone();
+            match redirect {
+                Some(Redirect::Moved(addr)) => target = self.redirected(&addr)?,
+                Some(Redirect::Ask(addr)) => (target, asking) = (self.redirected(&addr)?, true),
+                None => {
+                    skipped += 1;
+                    if skipped >= nodes.len() {
+                        return Err(StoreError::Unavailable(message));
+                    }
+                    target = nodes[(first + skipped) % nodes.len()].clone();
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "too many cluster redirections (last: {last})"
+        )))
+    }
+
+    fn redirected(&self, addr: &str) -> Result<String, StoreError> {
+        self.topology
+            .node_at(addr)
+            .ok_or_else(|| StoreError::Unavailable(format!("unusable redirection to {addr}")))
     }
 
     /// The current primary's address, from the first Sentinel that answers.
@@ -182,7 +261,7 @@ impl SessionStore for RedisStore<'_> {
             RedisParameter::Int64(1),
             binary(key.as_bytes()),
         ];
-        match self.on_primary("EVAL", args).await {
+        match self.on_primary(key, "EVAL", args).await {
             Ok(reply) => match reply.as_slice() {
                 [RedisResult::Binary(bytes), RedisResult::Int64(remaining_ms)] => Ok(Some(Stored {
                     bytes: bytes.clone(),
@@ -207,19 +286,24 @@ impl SessionStore for RedisStore<'_> {
 
     async fn touch(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError> {
         let args = vec![binary(key.as_bytes()), RedisParameter::Int64(ttl_secs as i64)];
-        self.on_primary("EXPIRE", args).await.map(drop)
+        self.on_primary(key, "EXPIRE", args).await.map(drop)
     }
 
     async fn replace(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
         let args = vec![binary(key.as_bytes()), binary(bytes), binary(b"KEEPTTL"), binary(b"XX")];
-        self.on_primary("SET", args).await.map(drop)
+        self.on_primary(key, "SET", args).await.map(drop)
     }
 
     async fn script(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Result<i64, StoreError> {
         let mut params = vec![binary(script.as_bytes()), RedisParameter::Int64(keys.len() as i64)];
         params.extend(keys.iter().map(|k| binary(k.as_bytes())));
         params.extend(args.iter().map(|a| binary(a)));
-        match self.on_primary("EVAL", params).await?.as_slice() {
+        // Every key of a lifecycle script shares the user's hash tag, so the first one routes.
+        match self
+            .on_primary(keys.first().copied().unwrap_or(""), "EVAL", params)
+            .await?
+            .as_slice()
+        {
             [RedisResult::Int64(n)] => Ok(*n),
             _ => Err(StoreError::Corrupt(
                 "a script answered with something other than an integer".into(),
@@ -232,7 +316,9 @@ impl SessionStore for RedisStore<'_> {
 fn classify(error: Error) -> StoreError {
     match error {
         Error::TypeError => StoreError::Corrupt("the key is not a string".into()),
-        Error::Other(message) if message.contains("WRONGTYPE") => StoreError::Corrupt("the key is not a string".into()),
+        Error::Other(message) if message.to_ascii_uppercase().contains("WRONGTYPE") => {
+            StoreError::Corrupt("the key is not a string".into())
+        }
         // A demoted primary refuses writes: for the gateway that is an unavailable primary.
         Error::Other(message) if message.to_ascii_uppercase().contains("READONLY") => StoreError::Unavailable(message),
         Error::InvalidAddress => StoreError::Unavailable("invalid or disallowed address".into()),
