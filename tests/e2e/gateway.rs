@@ -687,3 +687,123 @@ async fn redis_addresses_with_acl_user_password_and_database() {
         denied.logs()
     );
 }
+
+/// A CA and a certificate for 127.0.0.1 signed by it, made with openssl in `dir`.
+fn test_certificates(dir: &std::path::Path) {
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=sgw-test-ca",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "1",
+        "-extfile",
+        "san.ext",
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rediss_addresses_work_over_tls() {
+    let dir = std::env::temp_dir().join(format!(
+        "sgw-tls-{}-{}",
+        std::process::id(),
+        sessions::new_id().fingerprint()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    test_certificates(&dir);
+    let file = |name: &str| dir.join(name).display().to_string();
+    let tls_port = session_gateway_tests::free_port().to_string();
+    let (cert, key, ca) = (file("server.crt"), file("server.key"), file("ca.crt"));
+    let redis = RedisServer::start_with(&[
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--tls-port",
+        &tls_port,
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-ca-cert-file",
+        &ca,
+        "--tls-auth-clients",
+        "no",
+    ]);
+    let origin = Origin::start().await;
+    let o = origin.url();
+    let address = format!("rediss://127.0.0.1:{tls_port}");
+    let manifest = Gateway::manifest_with_hosts(&[&o, &address]);
+    let vars = [
+        ("origin_url", o.as_str()),
+        ("redis_address", address.as_str()),
+        ("session_keys", KEY_A),
+    ];
+    let value = sessions::create(&mut redis.connection().unwrap(), "tess", serde_json::json!({}), KEY_A);
+
+    let trusted =
+        Gateway::serve(Gateway::load_with_env(&manifest, &vars, &[("SPIN_HOST_REDIS_CA", &ca)]).unwrap()).await;
+    assert_eq!(
+        get(trusted.addr, "/p", &[("cookie", &cookie(&value))]).await.status,
+        200,
+        "{}",
+        trusted.logs()
+    );
+    assert_eq!(origin.requests_to("/p")[0].headers["x-session-user"], "tess");
+
+    let untrusted = Gateway::start_from(&manifest, &vars).await;
+    assert_eq!(
+        get(untrusted.addr, "/p", &[("cookie", &cookie(&value))]).await.status,
+        503,
+        "an unverified server fails closed"
+    );
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -86,12 +86,22 @@ impl Gateway {
 
     /// Loads the application as `spin up` would, without serving it.
     pub fn load(manifest: &Path, variables: &[(&str, &str)]) -> anyhow::Result<Arc<App>> {
+        Self::load_with_env(manifest, variables, &[])
+    }
+
+    /// Like `load`, with other environment variables for the host (such as `SPIN_HOST_REDIS_CA`).
+    pub fn load_with_env(
+        manifest: &Path,
+        variables: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Arc<App>> {
         ensure_component_built();
-        let env: HashMap<String, String> = variables
+        let mut all: HashMap<String, String> = variables
             .iter()
             .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v.to_string()))
             .collect();
-        App::load_with(manifest, &env, &BTreeMap::new(), LogSink::Capture)
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        App::load_with(manifest, &all, &BTreeMap::new(), LogSink::Capture)
     }
 
     pub async fn serve(app: Arc<App>) -> Self {

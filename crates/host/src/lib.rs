@@ -54,6 +54,9 @@ pub struct App {
     engine: Engine,
     pre: ServicePre<InstanceState>,
     captured: Option<MemoryOutputPipe>,
+    /// A CA (PEM) to trust for `rediss://` instead of the system's roots, from
+    /// `SPIN_HOST_REDIS_CA=<file>` (a knob of this host, for self-signed test servers).
+    pub redis_ca: Option<Vec<u8>>,
     /// What components of this app asked of Redis, for benchmarks and tests.
     pub redis_stats: RedisStats,
 }
@@ -104,6 +107,10 @@ impl App {
         spin_imports::variables_v3::add_to_linker::<_, SpinHost>(&mut linker, |s| s)?;
         let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
         let captured = (logs == LogSink::Capture).then(|| MemoryOutputPipe::new(CAPTURE_BYTES));
+        let redis_ca = match env.get("SPIN_HOST_REDIS_CA") {
+            Some(path) => Some(std::fs::read(path).with_context(|| format!("reading SPIN_HOST_REDIS_CA {path}"))?),
+            None => None,
+        };
         Ok(Arc::new(Self {
             manifest,
             component_variables,
@@ -111,6 +118,7 @@ impl App {
             engine,
             pre,
             captured,
+            redis_ca,
             redis_stats: RedisStats::default(),
         }))
     }

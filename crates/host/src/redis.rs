@@ -60,7 +60,18 @@ impl<T> v3::HostConnectionWithStore<T> for SpinHost {
         if !allowed {
             return Err(Error::InvalidAddress);
         }
-        let client = redis::Client::open(address.as_str()).map_err(|_| Error::InvalidAddress)?;
+        let ca = accessor.with(|mut access| access.get().app.redis_ca.clone());
+        let client = match ca {
+            Some(root_cert) if address.starts_with("rediss://") => {
+                let certs = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(address.as_str(), certs)
+            }
+            _ => redis::Client::open(address.as_str()),
+        }
+        .map_err(|_| Error::InvalidAddress)?;
         let conn = client.get_multiplexed_async_connection().await.map_err(other)?;
         accessor.with(|mut access| {
             access
