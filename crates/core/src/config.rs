@@ -150,7 +150,6 @@ impl RedisTopology {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub origin: Origin,
-    pub redis_address: String,
     pub redis: RedisTopology,
     pub codec: SignedCookieV1,
     pub cookie: CookieSettings,
@@ -176,7 +175,7 @@ impl Config {
         let origin = parse_origin(&required(ORIGIN_URL)?)?;
         let redis_address = parse_redis_address(REDIS_ADDRESS, &required(REDIS_ADDRESS)?)?;
         let redis = RedisTopology {
-            primary: redis_address.clone(),
+            primary: redis_address,
             replicas: parse_redis_list(REDIS_REPLICAS, get(REDIS_REPLICAS))?,
             sentinel: match parse_redis_list(REDIS_SENTINELS, get(REDIS_SENTINELS))? {
                 sentinels if sentinels.is_empty() => None,
@@ -280,7 +279,6 @@ impl Config {
         })?;
         Ok(Self {
             origin,
-            redis_address,
             redis,
             codec: SignedCookieV1::new(keys),
             cookie,
