@@ -261,3 +261,39 @@ async fn a_primary_failover_while_traffic_runs_loses_no_session() {
         "logins work on the promoted replica"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_over_another_users_session_works_in_a_cluster() {
+    let redis = RedisCluster::start(3, 0);
+    let origin = Origin::start().await;
+    let gateway = gateway(&origin, &redis).await;
+    let (guest, member) = ("guest-7", "member-7");
+    assert_ne!(
+        user_slot(guest),
+        user_slot(member),
+        "the two users' keys sit in different slots"
+    );
+    for relogin_as in [member, guest] {
+        let before = login(&gateway, guest).await;
+        let reply = get(
+            gateway.addr,
+            "/reflect/app",
+            &[
+                ("cookie", &format!("sgw_session={before}")),
+                ("x-reflect-x-sgw-login", &format!(r#"{{"user_id":"{relogin_as}"}}"#)),
+            ],
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            200,
+            "login as {relogin_as} over {guest}'s session: {} {}",
+            reply.text(),
+            gateway.logs()
+        );
+        let after = session_cookie(&reply).expect("a session cookie");
+        assert_eq!(status(&gateway, &before).await, 401, "the session before login is gone");
+        assert_eq!(status(&gateway, &after).await, 200);
+    }
+    assert!(!gateway.logs().contains("CROSSSLOT"), "{}", gateway.logs());
+}

@@ -549,3 +549,114 @@ async fn a_password_change_revokes_everything_then_logs_in_afresh() {
         [sessions::id_of(&fresh).as_str()]
     );
 }
+
+/// The session's data as stored in Redis.
+fn stored_data(stack: &Stack, cookie: &str) -> serde_json::Value {
+    let key = redis_layout::session_key(PREFIX, &sessions::id_of(cookie));
+    let record: String = redis::cmd("GET").arg(&key).query(&mut stack.redis()).unwrap();
+    serde_json::from_str::<serde_json::Value>(&record).unwrap()["data"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_updates_to_different_keys_both_survive() {
+    let stack = start(&[]).await;
+    let cookie = login(&stack, "olga").await;
+    let c = format!("sgw_session={cookie}");
+    // The slow request loads the record first and answers last: before the fix, its write
+    // of the record as it loaded it undid the fast request's change.
+    let slow = {
+        let (addr, c) = (stack.gateway.addr, c.clone());
+        tokio::spawn(async move {
+            get(
+                addr,
+                "/reflect/app",
+                &[
+                    ("cookie", &c),
+                    ("x-origin-delay-ms", "600"),
+                    ("x-reflect-x-sgw-update", r#"{"slow":1,"plan":"team"}"#),
+                ],
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let fast = get(
+        stack.gateway.addr,
+        "/reflect/app",
+        &[("cookie", &c), ("x-reflect-x-sgw-update", r#"{"fast":2,"empty":[]}"#)],
+    )
+    .await;
+    assert_eq!(fast.status, 200, "{}", fast.text());
+    assert_eq!(
+        stored_data(&stack, &cookie),
+        serde_json::json!({"plan": "pro", "fast": 2, "empty": []})
+    );
+    let slow = slow.await.unwrap();
+    assert_eq!(slow.status, 200, "{}", slow.text());
+    assert_eq!(
+        stored_data(&stack, &cookie),
+        serde_json::json!({"plan": "team", "fast": 2, "slow": 1, "empty": []}),
+        "both updates are kept, and an untouched empty array stays an array"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_with_update_or_rotate_in_the_same_response_applies_them_in_order() {
+    let stack = start(&[]).await;
+    let old = login(&stack, "pavel").await;
+    let reply = hook(
+        &stack,
+        Some(&old),
+        &[
+            ("x-sgw-login", r#"{"user_id":"pavel","data":{"plan":"free","seat":1}}"#),
+            ("x-sgw-update", r#"{"plan":"pro","seat":null}"#),
+            ("x-sgw-rotate", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    no_hook_headers(&reply);
+    let cookies: Vec<_> = reply.headers.get_all("set-cookie").iter().collect();
+    assert_eq!(cookies.len(), 1, "one session cookie: {cookies:?}");
+    let new = session_cookie(&reply).unwrap();
+    assert_ne!(new, old);
+    assert_eq!(status_with(&stack, &old).await, 401, "the session before login is gone");
+    assert_eq!(status_with(&stack, &new).await, 200);
+    assert_eq!(
+        stored_data(&stack, &new),
+        serde_json::json!({"plan": "pro"}),
+        "the update applied after the login"
+    );
+    assert_eq!(
+        sessions::indexed(&mut stack.redis(), "pavel"),
+        [sessions::id_of(&new).as_str()]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_response_that_sets_the_session_cookie_is_private() {
+    let stack = start(&[]).await;
+    let reply = hook(
+        &stack,
+        None,
+        &[
+            ("x-sgw-login", r#"{"user_id":"quinn"}"#),
+            ("cache-control", "public, max-age=600, s-maxage=3600"),
+        ],
+    )
+    .await;
+    assert!(session_cookie(&reply).is_some());
+    assert_eq!(
+        reply.headers.get_all("cache-control").iter().collect::<Vec<_>>(),
+        ["max-age=600, private"]
+    );
+    let cookie = session_cookie(&reply).unwrap();
+    let reply = hook(&stack, Some(&cookie), &[("x-sgw-logout", "1")]).await;
+    assert_eq!(reply.header("cache-control"), Some("private"), "an expiring cookie too");
+    let reply = hook(&stack, None, &[("cache-control", "public, max-age=60")]).await;
+    assert_eq!(
+        reply.header("cache-control"),
+        Some("public, max-age=60"),
+        "responses that set no cookie keep the origin's caching"
+    );
+}

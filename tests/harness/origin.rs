@@ -3,7 +3,8 @@
 //! Paths: `/echo...` answers with the request body; `/status/<code>` answers with that
 //! status; `/stream/<bytes>` streams that many bytes (chunked); `/hop` answers with
 //! hop-by-hop headers; `/hang` never answers; `/reflect...` sets response headers the request asks for (see
-//! `answer`); anything else answers `200 ok`. Every answer carries `x-origin: 1`
+//! `answer`); anything else answers `200 ok`. A request header `x-origin-delay-ms: N`
+//! delays any answer by N ms. Every answer carries `x-origin: 1`
 //! and two `x-multi` values.
 
 use bytes::Bytes;
@@ -144,6 +145,13 @@ async fn answer(
     let path = parts.uri.path().to_owned();
     if path == "/hang" {
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
+    if let Some(ms) = parts
+        .headers
+        .get("x-origin-delay-ms")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
     let mut builder = http::Response::builder()
         .header("x-origin", "1")

@@ -3,7 +3,9 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use session_gateway_core::config::{self, Config};
-use session_gateway_core::cookie_codec::{CookieCodec, SessionId, SignedCookieV1, find_session};
+use session_gateway_core::cookie_codec::{
+    CookieCodec, MAX_CANDIDATES, SessionId, SignedCookieV1, cookie_values, find_session,
+};
 use session_gateway_core::expiry::Expiry;
 use session_gateway_core::forwarding::{self, ClientFacts, IdentityHeaders};
 use session_gateway_core::hooks::{self, HookHeaders, Login};
@@ -137,14 +139,71 @@ fn find_session_takes_the_first_cookie_that_verifies() {
         find_session(&split, "sgw", &c).is_some(),
         "several Cookie headers are read"
     );
+    let junk = |n: usize| (0..n).map(|i| format!("sgw=junk{i}; ")).collect::<String>();
+    let mut many = HeaderMap::new();
+    many.append(
+        "cookie",
+        HeaderValue::from_str(&format!("{}sgw={good}", junk(MAX_CANDIDATES - 1))).unwrap(),
+    );
+    assert!(
+        find_session(&many, "sgw", &c).is_some(),
+        "the last allowed candidate is tried"
+    );
     let mut too_many = HeaderMap::new();
     too_many.append(
         "cookie",
-        HeaderValue::from_str(&format!("sgw=a; sgw=b; sgw=c; sgw=d; sgw={good}")).unwrap(),
+        HeaderValue::from_str(&format!("{}sgw={good}", junk(MAX_CANDIDATES))).unwrap(),
     );
     assert!(
         find_session(&too_many, "sgw", &c).is_none(),
-        "at most four candidates are tried"
+        "at most MAX_CANDIDATES candidates are tried"
+    );
+}
+
+#[test]
+fn the_session_cookie_is_found_among_any_bytes() {
+    let c = codec(K1);
+    let good = c.encode(&id(4));
+    let find = |raw: Vec<u8>| {
+        let mut headers = HeaderMap::new();
+        headers.append("cookie", HeaderValue::from_bytes(&raw).unwrap());
+        find_session(&headers, "sgw", &c).map(|v| v.id().clone())
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "raw UTF-8 in another cookie",
+            format!("pref=Jos\u{e9}; sgw={good}").into_bytes(),
+        ),
+        (
+            "UTF-8 after ours",
+            format!("sgw={good}; city=S\u{e3}o Paulo").into_bytes(),
+        ),
+        (
+            "bytes that are not UTF-8",
+            [b"x=\xff\xfe\x80; sgw=".as_slice(), good.as_bytes()].concat(),
+        ),
+        ("quoted value", format!("a=1; sgw=\"{good}\"").into_bytes()),
+        ("tabs and no spaces", format!("a=1;\tsgw={good}\t;b=2").into_bytes()),
+        (
+            "a header over 16 KiB",
+            format!("big={}; sgw={good}", "x".repeat(40 * 1024)).into_bytes(),
+        ),
+        ("pairs without `=`", format!("flag; ; sgw={good}").into_bytes()),
+    ];
+    for (what, raw) in cases {
+        assert_eq!(find(raw), Some(id(4)), "{what}");
+    }
+    for (what, raw) in [
+        ("a name that only ends like ours", format!("xsgw={good}")),
+        ("a name that only starts like ours", format!("sgw2={good}")),
+        ("one quote", format!("sgw=\"{good}")),
+        ("the value as a name", format!("{good}=sgw")),
+    ] {
+        assert_eq!(find(raw.into_bytes()), None, "{what}");
+    }
+    assert_eq!(
+        cookie_values(b" a = 1 ;b=\"2\"; a=", b"a").collect::<Vec<_>>(),
+        [b"1".as_slice(), b""]
     );
 }
 
@@ -182,6 +241,32 @@ proptest! {
             headers.insert("cookie", v);
         }
         prop_assert!(find_session(&headers, "sgw", &codec(K1)).is_none());
+    }
+
+    /// Whatever other cookies hold (any bytes a header can carry, `=` and `"` included), a
+    /// valid session cookie among them is found, and a tampered one never is.
+    #[test]
+    fn the_session_cookie_is_found_whatever_surrounds_it(
+        before in proptest::collection::vec(proptest::collection::vec(any::<u8>().prop_filter("header byte", |b| *b != b';' && (*b >= 0x20 || *b == b'\t') && *b != 0x7f), 0..40), 0..6),
+        after in proptest::collection::vec(proptest::collection::vec(any::<u8>().prop_filter("header byte", |b| *b != b';' && (*b >= 0x20 || *b == b'\t') && *b != 0x7f), 0..40), 0..6),
+        quoted in any::<bool>(),
+        tamper in any::<bool>(),
+    ) {
+        let c = codec(K1);
+        let mut value = c.encode(&id(9));
+        if tamper {
+            value.replace_range(5..6, if &value[5..6] == "A" { "B" } else { "A" });
+        }
+        let ours = if quoted { format!("sgw=\"{value}\"") } else { format!("sgw={value}") };
+        // Other cookies' names never start with `sgw=` (that would be another candidate of ours).
+        let other = |bytes: &Vec<u8>| [b"o".as_slice(), bytes].concat();
+        let mut raw: Vec<Vec<u8>> = before.iter().map(other).collect();
+        raw.push(ours.into_bytes());
+        raw.extend(after.iter().map(other));
+        let header = HeaderValue::from_bytes(&raw.join(b"; ".as_slice())).unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("cookie", header);
+        prop_assert_eq!(find_session(&headers, "sgw", &c).is_some(), !tamper);
     }
 }
 
@@ -306,11 +391,87 @@ fn public_prefixes_match_whole_segments_of_clean_paths() {
         "/health//x",
         "/health\\x",
         "/other",
+        "/static/..;/admin",
+        "/static/;/admin",
+        "/static/a.js;jsessionid=1",
+        "/static/%252e%252e/admin",
+        "/static/%2e%2e/admin",
+        "/static/a%20b.js",
     ] {
         assert!(!public.matches(path), "{path}");
     }
     assert!(PublicPaths::parse("health").is_err());
     assert!(PublicPaths::parse("/a/../b").is_err());
+    assert!(PublicPaths::parse("/a;b").is_err());
+    assert!(PublicPaths::parse("/a%20b").is_err());
+}
+
+/// The paths an origin might actually serve for `path`: with `;params` dropped from
+/// segments (Tomcat, Jetty), `%` decoded once or twice, `\\` taken for `/` (IIS), and then
+/// dot segments resolved and empty segments collapsed.
+fn origin_views(path: &str) -> Vec<String> {
+    fn decode(s: &str) -> String {
+        let b = s.as_bytes();
+        let (mut out, mut i) = (Vec::new(), 0);
+        while i < b.len() {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok());
+            match (b[i], hex) {
+                (b'%', Some(byte)) => (out.push(byte), i += 3),
+                (byte, _) => (out.push(byte), i += 1),
+            };
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+    fn resolve(path: &str) -> String {
+        let mut out: Vec<&str> = Vec::new();
+        for seg in path.split('/') {
+            match seg {
+                "" | "." => {}
+                ".." => drop(out.pop()),
+                s => out.push(s),
+            }
+        }
+        format!("/{}", out.join("/"))
+    }
+    let no_params = path
+        .split('/')
+        .map(|s| s.split(';').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("/");
+    let mut views = Vec::new();
+    for base in [path.to_owned(), no_params] {
+        let once = decode(&base);
+        let twice = decode(&once);
+        for v in [base, once, twice] {
+            views.push(resolve(&v.replace('\\', "/")));
+        }
+    }
+    views
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases(2000)))]
+
+    /// However an origin normalises a path the policy calls public, it still lands under a
+    /// public prefix.
+    #[test]
+    fn public_paths_stay_public_however_the_origin_normalises_them(
+        segments in proptest::collection::vec(prop_oneof![
+            Just("..".to_owned()), Just(".".to_owned()), Just("..;".to_owned()), Just(";x=1".to_owned()),
+            Just("%2e%2e".to_owned()), Just("%252e%252e".to_owned()), Just("%2f".to_owned()),
+            Just("%5c".to_owned()), Just("".to_owned()), Just("a\\..".to_owned()), "[a-z0-9._;%~-]{1,8}",
+        ], 0..6),
+    ) {
+        let public = PublicPaths::parse("/static/,/health").unwrap();
+        let path = format!("/static/{}", segments.join("/"));
+        if public.matches(&path) {
+            for view in origin_views(&path) {
+                prop_assert!(view.starts_with("/static/") || view == "/static", "{path} is served as {view}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -429,6 +590,17 @@ fn request_headers_drop_what_the_client_must_not_set() {
         ("x-sgw-revoke-user", "alice"),
         ("accept", "a"),
         ("cookie", "c=1"),
+        // Spellings an origin folds into the names above (`_` for `-`).
+        ("x_session_user", "mallory"),
+        ("x-session_data", "e30"),
+        ("x_forwarded_for", "6.6.6.6"),
+        ("x_forwarded_host", "evil.example"),
+        ("x_real_ip", "6.6.6.6"),
+        ("spin_client_addr", "6.6.6.6:1"),
+        ("x_sgw_login", r#"{"user_id":"mallory"}"#),
+        ("x_listed", "1"),
+        ("transfer_encoding", "chunked"),
+        ("proxy_authorization", "x"),
     ] {
         incoming.append(name, HeaderValue::from_static(value));
     }
@@ -464,6 +636,48 @@ fn request_headers_drop_what_the_client_must_not_set() {
     );
     assert_eq!(authed.get_all("x-session-user").iter().collect::<Vec<_>>(), ["u"]);
     assert_eq!(authed["x-session-data"], "e30");
+    assert_eq!(authed.keys_len(), names.len() + 2, "{authed:?}");
+}
+
+#[test]
+fn headers_are_compared_as_origins_fold_them() {
+    assert_eq!(forwarding::folded("x_session_user"), "x-session-user");
+    assert_eq!(forwarding::folded("X_Session-User"), "x-session-user");
+    assert_eq!(forwarding::folded("x-kept"), "x-kept");
+    assert!(hooks().owns(&HeaderName::from_static("x_sgw_logout")));
+    // Underscore-spelt headers the gateway does not own pass: apps may use them.
+    let mut incoming = HeaderMap::new();
+    incoming.append("x_app_tenant", HeaderValue::from_static("t1"));
+    let out = forwarding::request_headers(
+        &incoming,
+        &identity(),
+        &hooks(),
+        &ClientFacts::default(),
+        &Access::Anonymous,
+    );
+    assert_eq!(out["x_app_tenant"], "t1");
+}
+
+#[test]
+fn responses_that_set_a_session_cookie_stay_out_of_shared_caches() {
+    let run = |values: &[&str]| {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("cache-control", HeaderValue::from_str(v).unwrap());
+        }
+        forwarding::keep_out_of_shared_caches(&mut headers);
+        headers
+            .get_all("cache-control")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(&[]), ["private"]);
+    assert_eq!(run(&["public, max-age=600, s-maxage=3600"]), ["max-age=600, private"]);
+    assert_eq!(run(&["max-age=60", "Public"]), ["max-age=60, private"]);
+    assert_eq!(run(&["no-store"]), ["no-store"], "the origin's stricter word is kept");
+    assert_eq!(run(&["private, max-age=5"]), ["private, max-age=5"]);
+    assert_eq!(run(&["no-cache"]), ["no-cache, private"]);
 }
 
 #[test]
@@ -844,10 +1058,29 @@ fn header_name() -> impl Strategy<Value = String> {
             "cookie",
             "accept",
             "x-listed",
+            "x-listed-2",
         ])
         .prop_map(str::to_owned),
-        "[a-z][a-z0-9-]{0,20}",
+        "[a-z][a-z0-9_-]{0,20}",
     ]
+    // Every `-` may be spelt `_`, as origins that fold the two read them alike.
+    .prop_flat_map(|name| {
+        let dashes = name.matches('-').count();
+        (Just(name), proptest::collection::vec(any::<bool>(), dashes))
+    })
+    .prop_map(|(name, flips)| {
+        let mut flips = flips.into_iter();
+        name.chars()
+            .map(|c| if c == '-' && flips.next() == Some(true) { '_' } else { c })
+            .collect()
+    })
+}
+
+/// A `Connection` value naming some of the headers the request carries (and spellings of them).
+fn connection_value(names: &[String], picks: &[usize]) -> String {
+    let mut listed: Vec<String> = picks.iter().filter_map(|i| names.get(*i).cloned()).collect();
+    listed.push("x-listed".into());
+    listed.join(", ")
 }
 
 proptest! {
@@ -856,6 +1089,8 @@ proptest! {
     #[test]
     fn rewritten_headers_never_carry_what_the_client_must_not_set(
         pairs in proptest::collection::vec((header_name(), proptest::collection::vec(any::<u8>(), 0..40)), 0..30),
+        picks in proptest::collection::vec(0usize..30, 0..4),
+        with_connection in any::<bool>(),
         authenticated in any::<bool>(),
     ) {
         let mut incoming = HeaderMap::new();
@@ -864,29 +1099,45 @@ proptest! {
                 incoming.append(n, v);
             }
         }
+        if with_connection {
+            let names: Vec<String> = pairs.iter().map(|(n, _)| n.clone()).collect();
+            incoming.append("connection", HeaderValue::from_str(&connection_value(&names, &picks)).unwrap());
+        }
         let access = if authenticated { Access::Authenticated(session()) } else { Access::Anonymous };
         let client = ClientFacts { addr: Some("10.0.0.1".into()), host: None, proto: Some("https".into()) };
         let out = forwarding::request_headers(&incoming, &identity(), &hooks(), &client, &access);
+        // What an origin that folds `_` into `-` would read each name as.
+        let fold = |n: &str| n.to_ascii_lowercase().replace('_', "-");
         let listed: Vec<String> = incoming
             .get_all("connection")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()).collect::<Vec<_>>())
+            .flat_map(|v| v.split(',').map(|t| fold(t.trim())).collect::<Vec<_>>())
             .collect();
+        let hop = ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade", "proxy-connection"];
+        let set_by_gateway = ["x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-session-user", "x-session-data"];
         for name in out.keys() {
-            let n = name.as_str();
-            prop_assert!(!forwarding::is_hop_by_hop(name) && n != "host" && !n.starts_with("spin-") && !n.starts_with("x-sgw-"), "{n}");
-            prop_assert!(n != "forwarded" && n != "x-real-ip" && !listed.iter().any(|l| l == n), "{n}");
+            let (n, f) = (name.as_str(), fold(name.as_str()));
+            prop_assert!(!hop.contains(&f.as_str()) && !f.starts_with("proxy-") && f != "host", "{n}");
+            prop_assert!(!f.starts_with("spin-") && !f.starts_with("x-sgw-"), "{n}");
+            prop_assert!(f != "forwarded" && f != "x-real-ip", "{n}");
+            prop_assert!(!listed.contains(&f) || set_by_gateway.contains(&n), "{n} was listed in Connection");
+            if f.starts_with("x-forwarded-") || f.starts_with("x-session-") {
+                prop_assert!(set_by_gateway.contains(&n), "a client copy of {n} passed");
+            }
         }
         prop_assert_eq!(out.get_all("x-forwarded-for").iter().collect::<Vec<_>>(), ["10.0.0.1"]);
-        prop_assert_eq!(out.get_all("x-session-user").iter().count(), usize::from(authenticated));
-        prop_assert_eq!(out.get_all("x-session-data").iter().count(), usize::from(authenticated));
+        let named = |target: &str| out.iter().filter(|(n, _)| fold(n.as_str()) == target).count();
+        prop_assert_eq!(named("x-session-user"), usize::from(authenticated));
+        prop_assert_eq!(named("x-session-data"), usize::from(authenticated));
         if authenticated {
             prop_assert_eq!(out["x-session-user"].as_bytes(), b"u");
         }
         let kept = forwarding::response_headers(&incoming, &hooks());
         for name in kept.keys() {
-            prop_assert!(!forwarding::is_hop_by_hop(name) && !name.as_str().starts_with("x-sgw-"));
+            let f = fold(name.as_str());
+            prop_assert!(!hop.contains(&f.as_str()) && !f.starts_with("proxy-") && !f.starts_with("x-sgw-"), "{name}");
+            prop_assert!(!listed.contains(&f), "{name}");
         }
     }
 }
@@ -930,14 +1181,13 @@ fn hash_slots_follow_the_redis_cluster_spec() {
     assert_eq!(slot(b"123456789"), 0x31C3, "CRC16/XMODEM check value (below 16384)");
     assert_eq!(slot(b"foo"), 12182);
     assert_eq!(slot(b"{user1000}.following"), slot(b"{user1000}.followers"));
-    assert_eq!(
-        slot(b"foo{}{bar}"),
-        slot(b"foo{}{bar}"),
-        "an empty tag hashes the whole key"
-    );
-    assert_ne!(slot(b"foo{}{bar}"), slot(b"bar"));
-    assert_eq!(slot(b"foo{{bar}}zap"), slot(b"{bar"));
-    assert_eq!(slot(b"foo{bar}{zap}"), slot(b"bar"));
+    // The spec's hash-tag examples; expected values from CRC16/XMODEM (Python's
+    // `binascii.crc_hqx(key, 0) % 16384`) of the part Redis hashes.
+    assert_eq!(slot(b"foo{}{bar}"), 8363, "an empty tag hashes the whole key");
+    assert_eq!(slot(b"bar"), 5061);
+    assert_eq!(slot(b"{bar"), 4015);
+    assert_eq!(slot(b"foo{{bar}}zap"), 4015, "the tag is `{{bar`");
+    assert_eq!(slot(b"foo{bar}{zap}"), 5061, "only the first tag counts");
     assert_eq!(
         (expected_node(0, 3), expected_node(5460, 3), expected_node(5461, 3)),
         (0, 0, 1)

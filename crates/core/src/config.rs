@@ -3,7 +3,7 @@
 
 use crate::cookie_codec::SignedCookieV1;
 use crate::expiry::Expiry;
-use crate::forwarding::{IdentityHeaders, is_hop_by_hop};
+use crate::forwarding::{IdentityHeaders, folded, is_hop_by_hop};
 use crate::hooks::HookHeaders;
 use crate::keys::KeyRing;
 use crate::policy::{LoginRedirect, PublicPaths};
@@ -217,7 +217,7 @@ impl Config {
         };
         let user_header = parse_identity_header(USER_HEADER, &or_default(USER_HEADER, defaults::USER_HEADER))?;
         let data_header = parse_identity_header(DATA_HEADER, &or_default(DATA_HEADER, defaults::DATA_HEADER))?;
-        if user_header == data_header {
+        if folded(user_header.as_str()) == folded(data_header.as_str()) {
             return Err(ConfigError::new(
                 DATA_HEADER,
                 format!("is the same header as `{USER_HEADER}`"),
@@ -393,6 +393,7 @@ fn parse_redis_list(variable: &'static str, value: Option<String>) -> Result<Vec
 fn parse_identity_header(variable: &'static str, value: &str) -> Result<HeaderName, ConfigError> {
     let name = HeaderName::from_bytes(value.as_bytes())
         .map_err(|_| ConfigError::new(variable, "is not a valid header name"))?;
+    let folded = folded(name.as_str());
     let reserved = is_hop_by_hop(&name)
         || [
             http::header::HOST,
@@ -400,9 +401,10 @@ fn parse_identity_header(variable: &'static str, value: &str) -> Result<HeaderNa
             http::header::CONTENT_LENGTH,
             http::header::CONTENT_TYPE,
         ]
-        .contains(&name)
-        || name.as_str().starts_with("x-forwarded-")
-        || name.as_str().starts_with("spin-");
+        .iter()
+        .any(|h| h.as_str() == folded)
+        || folded.starts_with("x-forwarded-")
+        || folded.starts_with("spin-");
     if reserved {
         return Err(ConfigError::new(
             variable,

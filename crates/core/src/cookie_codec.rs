@@ -14,10 +14,9 @@ use http::header::COOKIE;
 
 /// Longest cookie value considered at all; a v1 value is 69 to 111 bytes.
 pub const MAX_COOKIE_VALUE_BYTES: usize = 256;
-/// Longest `Cookie` header parsed; browsers cap a cookie at 4 KiB, but a request may carry many.
-pub const MAX_COOKIE_HEADER_BYTES: usize = 16 * 1024;
-/// At most this many cookies with our name are tried (duplicates from other paths or domains).
-pub const MAX_CANDIDATES: usize = 4;
+/// At most this many cookies with our name are verified (duplicates from other paths or
+/// domains); longer values are skipped unverified and do not count.
+pub const MAX_CANDIDATES: usize = 8;
 
 const V1_PREFIX: &str = "v1.";
 const TAG_CHARS: usize = 43; // 32 bytes, base64url without padding
@@ -146,15 +145,40 @@ impl CookieCodec for SignedCookieV1 {
 ///
 /// Duplicates happen (a stale cookie on a narrower path, a cookie tossed from a sibling
 /// subdomain): the first one that verifies wins, so a garbage duplicate cannot log a user
-/// out. Oversized headers and values are skipped unread.
+/// out. The header is read as bytes, because browsers send other cookies' values in raw
+/// UTF-8 and some servers worse: nothing outside our own cookie's value has to be valid
+/// for it to be found. The work is one pass over the bytes and at most [`MAX_CANDIDATES`]
+/// signature checks, however large the header.
 pub fn find_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) -> Option<VerifiedSessionId> {
     headers
         .get_all(COOKIE)
         .iter()
-        .filter(|h| h.len() <= MAX_COOKIE_HEADER_BYTES)
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|h| cookie::Cookie::split_parse(h).filter_map(Result::ok))
-        .filter(|c| c.name() == name)
+        .flat_map(|header| cookie_values(header.as_bytes(), name.as_bytes()))
+        .filter(|value| value.len() <= MAX_COOKIE_VALUE_BYTES)
         .take(MAX_CANDIDATES)
-        .find_map(|c| codec.decode(c.value()))
+        .find_map(|value| std::str::from_utf8(value).ok().and_then(|v| codec.decode(v)))
+}
+
+/// The values of the cookies named `name` in one `Cookie` header (RFC 6265 §4.2.1, read
+/// leniently: pairs split on `;`, spaces and tabs trimmed, a value in double quotes unquoted).
+pub fn cookie_values<'a>(header: &'a [u8], name: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    header.split(|&b| b == b';').filter_map(move |pair| {
+        let pair = trim(pair);
+        let eq = pair.iter().position(|&b| b == b'=')?;
+        (trim(&pair[..eq]) == name).then(|| unquote(trim(&pair[eq + 1..])))
+    })
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let is_space = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = bytes.iter().position(|b| !is_space(b)).unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|b| !is_space(b)).map_or(start, |i| i + 1);
+    &bytes[start..end]
+}
+
+fn unquote(value: &[u8]) -> &[u8] {
+    match value {
+        [b'"', inner @ .., b'"'] => inner,
+        other => other,
+    }
 }

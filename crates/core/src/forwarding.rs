@@ -2,8 +2,9 @@
 
 use crate::hooks::HookHeaders;
 use crate::policy::Access;
-use http::header::{CONNECTION, HOST};
+use http::header::{CACHE_CONTROL, CONNECTION, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use std::borrow::Cow;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the ones proxies and HTTP/2 treat the same way.
 /// Spin refuses responses that carry them, so they never cross the gateway either way.
@@ -19,31 +20,62 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 pub fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str()) || name.as_str().starts_with("proxy-")
+    is_hop_by_hop_folded(&folded(name.as_str()))
+}
+
+fn is_hop_by_hop_folded(name: &str) -> bool {
+    HOP_BY_HOP.contains(&name) || name.starts_with("proxy-")
+}
+
+/// A header name as the origin may read it: lowercase, with `_` taken for `-`.
+///
+/// CGI and WSGI servers (PHP, gunicorn before 22, most Python servers), Puma before 6.4.3 and
+/// nginx with `underscores_in_headers on` fold `x_session_user` and `x-session-user` into
+/// the same name, so every header the gateway owns is compared in this form.
+pub fn folded(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b == b'_' || b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase().replace('_', "-"))
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 /// Headers that say where a request came from. Only the gateway sets them: a client's
 /// copies would let it pose as another address to the origin.
-fn is_forwarding_info(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    n.starts_with("x-forwarded-") || n == "forwarded" || n == "x-real-ip"
+fn is_forwarding_info(folded: &str) -> bool {
+    folded.starts_with("x-forwarded-") || folded == "forwarded" || folded == "x-real-ip"
 }
 
 /// Spin's own request headers (`spin-full-url`, `spin-client-addr`, ...): internal to the
 /// component, never the origin's business.
-fn is_spin_internal(name: &HeaderName) -> bool {
-    name.as_str().starts_with("spin-")
+fn is_spin_internal(folded: &str) -> bool {
+    folded.starts_with("spin-")
 }
 
-/// Header names listed in `Connection` are hop-by-hop for this connection only.
-fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
+/// Header names listed in `Connection` are hop-by-hop for this connection only (folded).
+fn connection_listed(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .map(|token| folded(token.trim()).into_owned())
+        .filter(|token| !token.is_empty())
         .collect()
+}
+
+/// Whether a client-sent request header must not reach the origin, under any spelling.
+fn client_must_not_send(name: &HeaderName, listed: &[String], identity: &IdentityHeaders, hooks: &HookHeaders) -> bool {
+    let name = folded(name.as_str());
+    let name = name.as_ref();
+    is_hop_by_hop_folded(name)
+        || listed.iter().any(|l| l == name)
+        || is_forwarding_info(name)
+        || is_spin_internal(name)
+        || name == HOST.as_str()
+        || name == folded(identity.user.as_str())
+        || name == folded(identity.data.as_str())
+        || hooks.owns_folded(name)
 }
 
 /// The headers the gateway sets to say who the user is.
@@ -77,15 +109,7 @@ pub fn request_headers(
     let listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len() + 5);
     for (name, value) in incoming {
-        let drop = is_hop_by_hop(name)
-            || listed.contains(name)
-            || is_forwarding_info(name)
-            || is_spin_internal(name)
-            || *name == HOST
-            || *name == identity.user
-            || *name == identity.data
-            || hooks.owns(name);
-        if !drop {
+        if !client_must_not_send(name, &listed, identity, hooks) {
             out.append(name.clone(), value.clone());
         }
     }
@@ -115,9 +139,42 @@ pub fn response_headers(incoming: &HeaderMap, hooks: &HookHeaders) -> HeaderMap 
     let listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
-        if !is_hop_by_hop(name) && !listed.contains(name) && !hooks.owns(name) {
+        let folded_name = folded(name.as_str());
+        let dropped = is_hop_by_hop_folded(&folded_name)
+            || listed.iter().any(|l| *l == folded_name)
+            || hooks.owns_folded(&folded_name);
+        if !dropped {
             out.append(name.clone(), value.clone());
         }
     }
     out
+}
+
+/// Makes a response that carries a session `Set-Cookie` unstorable by shared caches: a CDN
+/// or proxy that kept it would hand one user's session to the next. The origin's own
+/// `private` or `no-store` is kept as it is; otherwise `public` and `s-maxage` are dropped
+/// and `private` added (the browser may still cache by the origin's `max-age`).
+pub fn keep_out_of_shared_caches(headers: &mut HeaderMap) {
+    let directives: Vec<String> = headers
+        .get_all(CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|d| d.trim().to_owned())
+        .filter(|d| !d.is_empty())
+        .collect();
+    let name = |d: &str| d.split('=').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if directives
+        .iter()
+        .any(|d| matches!(name(d).as_str(), "private" | "no-store"))
+    {
+        return;
+    }
+    let mut kept: Vec<String> = directives
+        .into_iter()
+        .filter(|d| !matches!(name(d).as_str(), "public" | "s-maxage"))
+        .collect();
+    kept.push("private".into());
+    let value = HeaderValue::from_str(&kept.join(", ")).unwrap_or(HeaderValue::from_static("private"));
+    headers.insert(CACHE_CONTROL, value);
 }

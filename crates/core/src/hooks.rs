@@ -40,9 +40,14 @@ impl HookHeaders {
         })
     }
 
-    /// Whether `name` is a hook header (anything under the prefix).
+    /// Whether `name` is a hook header (anything under the prefix), `_` taken for `-` as
+    /// many origin servers do (see `forwarding::folded`).
     pub fn owns(&self, name: &HeaderName) -> bool {
-        name.as_str().starts_with(&self.prefix)
+        self.owns_folded(&crate::forwarding::folded(name.as_str()))
+    }
+
+    pub(crate) fn owns_folded(&self, folded: &str) -> bool {
+        folded.starts_with(&self.prefix)
     }
 
     pub fn strip(&self, headers: &mut HeaderMap) {
@@ -53,6 +58,9 @@ impl HookHeaders {
     }
 }
 
+/// The update hook's value: top-level keys to set in the session's data (`null` removes).
+pub type DataUpdate = Map<String, Value>;
+
 /// What the origin asked for in one response, in the order the gateway carries it out:
 /// revoke first (a password change revokes everything, then logs in afresh), then login
 /// or logout, then update and rotate.
@@ -61,7 +69,7 @@ pub struct Hooks {
     pub revoke_user: Option<String>,
     pub login: Option<Login>,
     pub logout: bool,
-    pub update: Option<Map<String, Value>>,
+    pub update: Option<DataUpdate>,
     pub rotate: bool,
 }
 

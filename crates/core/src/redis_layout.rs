@@ -54,6 +54,20 @@ end
 return 1
 ";
 
+/// Replaces a record only if it is still the one the request loaded (compare and set), so a
+/// slow request cannot undo a newer change; the caller merges again into what it gets back.
+/// The merge itself stays in Rust: Lua's cjson would rewrite what it does not touch (empty
+/// arrays become objects, large numbers lose digits).
+/// KEYS: session. ARGV: record as loaded, new record.
+/// Returns 1 when written (TTL kept), 0 when the session is gone, or the current record.
+pub const UPDATE: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+if v ~= ARGV[1] then return v end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1
+";
+
 /// Ends one session. KEYS: session, user index. ARGV: id. Returns the number of records deleted.
 pub const LOGOUT: &str = r"
 local n = redis.call('DEL', KEYS[1])

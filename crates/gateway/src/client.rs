@@ -3,9 +3,16 @@
 use session_gateway_core::forwarding::ClientFacts;
 
 /// `spin-client-addr` is `ip:port` (`[v6]:port` for IPv6); `spin-full-url` is the URL the
-/// client asked for. Both are set by Spin, never taken from the client.
+/// client asked for. Spin appends both after whatever the client sent under those names
+/// (Spin's crates/trigger-http/src/wasi.rs, `prepare_request`), so only the last value is Spin's.
 pub fn facts(head: &http::request::Parts) -> ClientFacts {
-    let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok());
+    let header = |name: &str| {
+        head.headers
+            .get_all(name)
+            .iter()
+            .next_back()
+            .and_then(|v| v.to_str().ok())
+    };
     let addr = header("spin-client-addr")
         .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
         .map(|a| a.ip().to_string());

@@ -158,7 +158,11 @@ async fn lookup_session(
         Ok(Some(stored)) => match decode(&id, &stored.bytes, now) {
             Some((session, record)) => {
                 let loaded = Loaded {
-                    current: Current { id, record },
+                    current: Current {
+                        id,
+                        record,
+                        bytes: stored.bytes,
+                    },
                     remaining_ms: stored.remaining_ms,
                 };
                 (SessionLookup::Found(session), Some(loaded))

@@ -2,7 +2,7 @@
 //! Each step is one Redis round trip (a script from `redis_layout`), done before the
 //! response leaves, so the client never holds a cookie for a session that is not written.
 
-use crate::store::{SessionStore, StoreError};
+use crate::store::{Replaced, SessionStore, StoreError};
 use session_gateway_core::Config;
 use session_gateway_core::cookie_codec::{CookieCodec, SessionId, VerifiedSessionId};
 use session_gateway_core::hooks::{self, Hooks};
@@ -13,6 +13,8 @@ use session_gateway_core::session::{GatewayRecordDecoder, SessionDecoder, Sessio
 pub struct Current {
     pub id: VerifiedSessionId,
     pub record: SessionRecordV1,
+    /// The record's bytes as loaded: what an update compares against before it writes.
+    pub bytes: Vec<u8>,
 }
 
 pub enum LifecycleError {
@@ -27,7 +29,11 @@ impl From<StoreError> for LifecycleError {
     }
 }
 
-/// Carries out `hooks`; returns the `Set-Cookie` values for the response.
+/// How many times an update merges again into a record that changed under it.
+const UPDATE_ATTEMPTS: usize = 8;
+
+/// Carries out `hooks` in the documented order (revoke-user, login or logout, update,
+/// rotate); returns the `Set-Cookie` values for the response.
 pub async fn apply(
     config: &Config,
     store: &impl SessionStore,
@@ -52,39 +58,13 @@ pub async fn apply(
             }
         }
     }
-    if let Some(login) = hooks.login {
-        let record = SessionRecordV1::new(login.user_id, login.data, now, config.expiry.absolute_secs);
-        let bytes = checked(&record, now)?;
-        let ttl = config.expiry.ttl_at(now, record.expires_at).unwrap_or(1);
-        let id = new_id(&record.user_id)?;
-        let (key, index) = (config.session_key(&id), config.user_index_key(&record.user_id));
-        let (expires, now_s, ttl_s) = (record.expires_at.to_string(), now.to_string(), ttl.to_string());
-        let mut keys = vec![key.as_str(), index.as_str()];
-        let mut args: Vec<&[u8]> = vec![
-            &bytes,
-            ttl_s.as_bytes(),
-            id.as_str().as_bytes(),
-            expires.as_bytes(),
-            now_s.as_bytes(),
-        ];
-        // A session the request already had is deleted: no session fixation.
-        let old = current.take().map(|c| {
-            (
-                config.session_key(&c.id),
-                config.user_index_key(&c.record.user_id),
-                c.id,
-            )
-        });
-        if let Some((old_key, old_index, old_id)) = &old {
-            keys.extend([old_key.as_str(), old_index.as_str()]);
-            args.push(old_id.as_str().as_bytes());
+    if let Some(mut login) = hooks.login {
+        // Login, then update: the update lands in the new session's data. Rotate needs
+        // nothing more, since the new session already has a fresh id.
+        if let Some(update) = hooks.update {
+            hooks::merge(&mut login.data, update);
         }
-        if store.script(redis_layout::LOGIN, &keys, &args).await? != 1 {
-            return Err(LifecycleError::Invalid(
-                "a freshly drawn session id already exists".into(),
-            ));
-        }
-        set_cookies.push(config.cookie.issue(config.codec.encode(&id), record.expires_at - now));
+        set_cookies.push(self::login(config, store, login, current.take(), now).await?);
         return Ok(set_cookies);
     }
     let Some(mut current) = current else {
@@ -98,16 +78,23 @@ pub async fn apply(
     let key = config.session_key(&current.id);
     let index = config.user_index_key(&current.record.user_id);
     if hooks.logout {
-        store
-            .script(redis_layout::LOGOUT, &[&key, &index], &[current.id.as_str().as_bytes()])
-            .await?;
+        logout(store, &key, &index, &current.id).await?;
         set_cookies.push(config.cookie.expire());
+        if hooks.update.is_some() || hooks.rotate {
+            crate::log::info(format_args!(
+                "update or rotate hook after a logout: nothing left to change"
+            ));
+        }
         return Ok(set_cookies);
     }
-    if let Some(update) = hooks.update {
-        // Merged into the record as loaded: the absolute end stays, the TTL is kept.
-        hooks::merge(&mut current.record.data, update);
-        store.replace(&key, &checked(&current.record, now)?).await?;
+    if let Some(update) = hooks.update
+        && !self::update(store, &key, &mut current, update, now).await?
+    {
+        crate::log::info(format_args!(
+            "session #{} ended before its update: ignored",
+            current.id.fingerprint()
+        ));
+        return Ok(set_cookies);
     }
     if hooks.rotate {
         let id = new_id(&current.record.user_id)?;
@@ -131,6 +118,99 @@ pub async fn apply(
         }
     }
     Ok(set_cookies)
+}
+
+/// Writes a new session; returns its `Set-Cookie`. A session the request already had is
+/// deleted (no session fixation): in the same script when it shares the new session's hash
+/// tag (the same user), otherwise in a second one, since Redis Cluster refuses a script
+/// whose keys sit in two slots (CROSSSLOT).
+async fn login(
+    config: &Config,
+    store: &impl SessionStore,
+    login: hooks::Login,
+    old: Option<Current>,
+    now: u64,
+) -> Result<String, LifecycleError> {
+    let record = SessionRecordV1::new(login.user_id, login.data, now, config.expiry.absolute_secs);
+    let bytes = checked(&record, now)?;
+    let ttl = config.expiry.ttl_at(now, record.expires_at).unwrap_or(1);
+    let id = new_id(&record.user_id)?;
+    let (key, index) = (config.session_key(&id), config.user_index_key(&record.user_id));
+    let (expires, now_s, ttl_s) = (record.expires_at.to_string(), now.to_string(), ttl.to_string());
+    let mut keys = vec![key.as_str(), index.as_str()];
+    let mut args: Vec<&[u8]> = vec![
+        &bytes,
+        ttl_s.as_bytes(),
+        id.as_str().as_bytes(),
+        expires.as_bytes(),
+        now_s.as_bytes(),
+    ];
+    let old = old.map(|c| {
+        (
+            config.session_key(&c.id),
+            config.user_index_key(&c.record.user_id),
+            c.id,
+        )
+    });
+    let (together, apart) = match old {
+        Some(old) if old.2.tag().is_some() && old.2.tag() == id.tag() => (Some(old), None),
+        other => (None, other),
+    };
+    if let Some((old_key, old_index, old_id)) = &together {
+        keys.extend([old_key.as_str(), old_index.as_str()]);
+        args.push(old_id.as_str().as_bytes());
+    }
+    if store.script(redis_layout::LOGIN, &keys, &args).await? != 1 {
+        return Err(LifecycleError::Invalid(
+            "a freshly drawn session id already exists".into(),
+        ));
+    }
+    // After the new session is written: if this fails the client keeps its old session and
+    // gets no cookie (503), and the unused new record expires by its TTL.
+    if let Some((old_key, old_index, old_id)) = &apart {
+        logout(store, old_key, old_index, old_id).await?;
+    }
+    Ok(config.cookie.issue(config.codec.encode(&id), record.expires_at - now))
+}
+
+async fn logout(store: &impl SessionStore, key: &str, index: &str, id: &SessionId) -> Result<(), StoreError> {
+    store
+        .script(redis_layout::LOGOUT, &[key, index], &[id.as_str().as_bytes()])
+        .await
+        .map(drop)
+}
+
+/// Merges `update` into the session's data, compare-and-set: when another request changed
+/// the record since it was loaded, the update is merged again into what Redis now holds, so
+/// concurrent updates to different keys all survive. The absolute end and the TTL stay.
+/// Returns false when the session is gone.
+async fn update(
+    store: &impl SessionStore,
+    key: &str,
+    current: &mut Current,
+    update: hooks::DataUpdate,
+    now: u64,
+) -> Result<bool, LifecycleError> {
+    for _ in 0..UPDATE_ATTEMPTS {
+        let mut record = current.record.clone();
+        hooks::merge(&mut record.data, update.clone());
+        let bytes = checked(&record, now)?;
+        match store.replace_if_unchanged(key, &current.bytes, &bytes).await? {
+            Replaced::Done => {
+                (current.record, current.bytes) = (record, bytes);
+                return Ok(true);
+            }
+            Replaced::Gone => return Ok(false),
+            Replaced::Changed(newer) => match GatewayRecordDecoder.decode_record(&newer, now) {
+                Ok((_, record)) => (current.record, current.bytes) = (record, newer),
+                Err(_) => return Ok(false),
+            },
+        }
+    }
+    Err(LifecycleError::Store(StoreError::Unavailable(format!(
+        "session #{} changed under {UPDATE_ATTEMPTS} update attempts in a row",
+        current.id.fingerprint()
+    ))))
 }
 
 /// The record's bytes, once the gateway's own decoder accepts them: a session that could

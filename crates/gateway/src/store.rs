@@ -44,10 +44,20 @@ pub trait SessionStore {
     async fn load(&self, key: &str) -> Result<Option<Stored>, StoreError>;
     /// Sets the TTL of `key` (no-op when it is gone).
     async fn touch(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError>;
-    /// Overwrites the record under `key`, keeping its TTL (no-op when it is gone).
-    async fn replace(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Overwrites the record under `key` with `bytes`, keeping its TTL, if it still holds
+    /// `expected` (one round trip).
+    async fn replace_if_unchanged(&self, key: &str, expected: &[u8], bytes: &[u8]) -> Result<Replaced, StoreError>;
     /// Runs one of `redis_layout`'s scripts; returns its integer result.
     async fn script(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Result<i64, StoreError>;
+}
+
+/// What a compare-and-set replacement found.
+pub enum Replaced {
+    Done,
+    /// The session is gone (logged out, expired, rotated away).
+    Gone,
+    /// Someone else changed the record first: this is what it holds now.
+    Changed(Vec<u8>),
 }
 
 /// A read served by a replica: its TTL is not asked for, and no refresh is attempted (the
@@ -289,9 +299,22 @@ impl SessionStore for RedisStore<'_> {
         self.on_primary(key, "EXPIRE", args).await.map(drop)
     }
 
-    async fn replace(&self, key: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        let args = vec![binary(key.as_bytes()), binary(bytes), binary(b"KEEPTTL"), binary(b"XX")];
-        self.on_primary(key, "SET", args).await.map(drop)
+    async fn replace_if_unchanged(&self, key: &str, expected: &[u8], bytes: &[u8]) -> Result<Replaced, StoreError> {
+        let args = vec![
+            binary(redis_layout::UPDATE.as_bytes()),
+            RedisParameter::Int64(1),
+            binary(key.as_bytes()),
+            binary(expected),
+            binary(bytes),
+        ];
+        match self.on_primary(key, "EVAL", args).await?.as_slice() {
+            [RedisResult::Int64(1)] => Ok(Replaced::Done),
+            [RedisResult::Int64(0)] | [RedisResult::Nil] | [] => Ok(Replaced::Gone),
+            [RedisResult::Binary(current)] => Ok(Replaced::Changed(current.clone())),
+            _ => Err(StoreError::Corrupt(
+                "the update script answered with an unexpected reply".into(),
+            )),
+        }
     }
 
     async fn script(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Result<i64, StoreError> {

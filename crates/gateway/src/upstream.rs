@@ -117,6 +117,9 @@ pub fn relay(origin: OriginResponse, hooks: &HookHeaders, set_cookies: Vec<Strin
     let OriginResponse { response, headers } = origin;
     let status = response.get_status_code();
     let mut headers = forwarding::response_headers(&headers, hooks);
+    if !set_cookies.is_empty() {
+        forwarding::keep_out_of_shared_caches(&mut headers);
+    }
     for cookie in set_cookies {
         let value = http::HeaderValue::from_str(&cookie).map_err(|_| internal("invalid Set-Cookie"))?;
         headers.append(http::header::SET_COOKIE, value);

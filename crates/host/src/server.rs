@@ -93,9 +93,13 @@ fn prepare(app: &App, request: http::Request<Incoming>, peer: SocketAddr) -> Opt
         ("spin-component-route", base.to_owned()),
         ("spin-client-addr", peer.to_string()),
     ];
+    // As Spin does (crates/trigger-http/src/headers.rs, `strip_forbidden_headers` and
+    // `prepare_request_headers`; wasi.rs, `prepare_request`): `Connection` is removed, and
+    // Spin's headers are appended after the client's, so a client's copies come first.
+    parts.headers.remove(http::header::CONNECTION);
     for (name, value) in headers {
         if let Ok(value) = http::HeaderValue::from_str(&value) {
-            parts.headers.insert(name, value);
+            parts.headers.append(name, value);
         }
     }
     Some(http::Request::from_parts(parts, body))
