@@ -2,9 +2,10 @@
 
 use spin_host::allowed_hosts::AllowedHosts;
 use spin_host::manifest::Manifest;
-use spin_host::variables::{expand, is_valid_name, resolve_application, resolve_component};
+use spin_host::variables::{Variables, is_valid_name, providers, runtime_config_providers};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 fn hosts(entries: &[&str]) -> AllowedHosts {
     AllowedHosts::parse(&entries.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
@@ -76,30 +77,77 @@ url = "{{ origin }}/x"
 key = "{{secret}}"
 "#;
 
-#[test]
-fn variables_follow_spins_rules() {
+fn variables(env: &[(&str, &str)], cli: &[(&str, &str)], runtime_config: &str) -> anyhow::Result<Variables> {
+    let manifest = Manifest::parse(MANIFEST, Path::new("/app")).unwrap();
+    let env: Arc<HashMap<String, String>> = Arc::new(env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect());
+    let cli: BTreeMap<String, String> = cli.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let from_file = runtime_config_providers(runtime_config, &env)?;
+    Variables::new(&manifest, providers(&cli, from_file, env))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn variables_resolve_through_spins_providers_in_spins_order() {
     let manifest = Manifest::parse(MANIFEST, Path::new("/app")).unwrap();
     assert_eq!(manifest.source, Path::new("/app/c.wasm"));
     assert_eq!(manifest.route, "/...");
-    let env: HashMap<String, String> = [("SPIN_VARIABLE_SECRET".to_string(), "s3".to_string())].into();
-    let app = resolve_application(&manifest, &env, &BTreeMap::new()).unwrap();
-    let component = resolve_component(&manifest, &app).unwrap();
-    assert_eq!(component["url"], "http://o:1/x");
-    assert_eq!(component["key"], "s3");
-    let overrides: BTreeMap<String, String> = [("origin".to_string(), "http://p:2".to_string())].into();
-    let app = resolve_application(&manifest, &env, &overrides).unwrap();
-    assert_eq!(app["origin"], "http://p:2");
 
-    let missing = resolve_application(&manifest, &HashMap::new(), &BTreeMap::new()).unwrap_err();
+    let vars = variables(&[("SPIN_VARIABLE_SECRET", "s3")], &[], "").unwrap();
+    assert_eq!(
+        vars.get("url").await.unwrap().as_deref(),
+        Some("http://o:1/x"),
+        "the default"
+    );
+    assert_eq!(vars.get("key").await.unwrap().as_deref(), Some("s3"), "the environment");
+    assert_eq!(vars.get("nope").await.unwrap(), None, "not a component variable");
+    assert_eq!(
+        vars.stats.snapshot(),
+        (2, 2),
+        "each lookup reached the environment provider, the default one too"
+    );
+    assert_eq!(vars.expand_now("{{ origin }}").unwrap(), "http://o:1");
+
+    let file = r#"
+[[variables_provider]]
+type = "static"
+values = { origin = "http://rc:3", secret = "from-file" }
+"#;
+    let vars = variables(
+        &[("SPIN_VARIABLE_SECRET", "s3"), ("SPIN_VARIABLE_ORIGIN", "http://env:4")],
+        &[("origin", "http://cli:2")],
+        file,
+    )
+    .unwrap();
+    assert_eq!(
+        vars.get("url").await.unwrap().as_deref(),
+        Some("http://cli:2/x"),
+        "--variable first"
+    );
+    assert_eq!(
+        vars.get("key").await.unwrap().as_deref(),
+        Some("from-file"),
+        "then the runtime config"
+    );
+    assert_eq!(vars.stats.snapshot(), (2, 0), "no lookup reached the environment");
+
+    let prefixed = "[[config_provider]]\ntype = \"env\"\nprefix = \"APP\"\n";
+    let vars = variables(&[("APP_SECRET", "a")], &[], prefixed).unwrap();
+    assert_eq!(vars.get("key").await.unwrap().as_deref(), Some("a"));
+
+    let missing = variables(&[], &[], "").unwrap_err();
     assert!(missing.to_string().contains("SPIN_VARIABLE_SECRET"), "{missing}");
-    assert!(expand("{{ nope }}", &app).is_err());
-    assert!(expand("{{ origin", &app).is_err());
+    assert!(variables(&[], &[], "[[variables_provider]]\ntype = \"vault\"\n").is_err());
     for good in ["a", "origin_url", "a1_b2"] {
         assert!(is_valid_name(good), "{good}");
     }
     for bad in ["", "A", "1a", "a__b", "a_", "a-b", "_a"] {
         assert!(!is_valid_name(bad), "{bad}");
     }
+    let unknown = MANIFEST.replace("\"{{secret}}\"", "\"{{ nope }}\"");
+    let manifest = Manifest::parse(&unknown, Path::new("/app")).unwrap();
+    assert!(
+        Variables::new(&manifest, Vec::new()).is_err(),
+        "a template naming an unknown variable"
+    );
 }
 
 #[test]

@@ -49,7 +49,8 @@ const CAPTURE_BYTES: usize = 4 << 20;
 /// A loaded application: its manifest, resolved variables and pre-linked component.
 pub struct App {
     pub manifest: Manifest,
-    pub component_variables: HashMap<String, String>,
+    /// The component's variables, resolved through Spin's providers at each lookup.
+    pub variables: variables::Variables,
     pub allowed_hosts: AllowedHosts,
     engine: Engine,
     pre: ServicePre<InstanceState>,
@@ -77,8 +78,18 @@ impl RedisStats {
 
 impl App {
     /// Loads `manifest_path` with variables from this process's environment.
-    pub fn load(manifest_path: &Path, overrides: &BTreeMap<String, String>) -> Result<Arc<Self>> {
-        Self::load_with(manifest_path, &std::env::vars().collect(), overrides, LogSink::Inherit)
+    pub fn load(
+        manifest_path: &Path,
+        overrides: &BTreeMap<String, String>,
+        runtime_config: Option<&Path>,
+    ) -> Result<Arc<Self>> {
+        Self::load_full(
+            manifest_path,
+            &std::env::vars().collect(),
+            overrides,
+            runtime_config,
+            LogSink::Inherit,
+        )
     }
 
     /// Loads `manifest_path` with variables from `env` (`SPIN_VARIABLE_*`) and `overrides`.
@@ -88,13 +99,32 @@ impl App {
         overrides: &BTreeMap<String, String>,
         logs: LogSink,
     ) -> Result<Arc<Self>> {
+        Self::load_full(manifest_path, env, overrides, None, logs)
+    }
+
+    /// Like [`App::load_with`], with a runtime config file (`--runtime-config-file`) whose
+    /// variables providers come between `overrides` and the environment, as in Spin.
+    pub fn load_full(
+        manifest_path: &Path,
+        env: &HashMap<String, String>,
+        overrides: &BTreeMap<String, String>,
+        runtime_config: Option<&Path>,
+        logs: LogSink,
+    ) -> Result<Arc<Self>> {
         let manifest = Manifest::load(manifest_path)?;
-        let app_values = variables::resolve_application(&manifest, env, overrides)?;
-        let component_variables = variables::resolve_component(&manifest, &app_values)?;
+        let shared_env = Arc::new(env.clone());
+        let from_runtime_config = match runtime_config {
+            Some(path) => variables::load_runtime_config(path, &shared_env)?,
+            None => Vec::new(),
+        };
+        let variables = variables::Variables::new(
+            &manifest,
+            variables::providers(overrides, from_runtime_config, shared_env),
+        )?;
         let hosts = manifest
             .allowed_outbound_hosts
             .iter()
-            .map(|t| variables::expand(t, &app_values))
+            .map(|t| variables.expand_now(t))
             .collect::<Result<Vec<_>>>()?;
         let allowed_hosts = AllowedHosts::parse(&hosts)?;
         let engine = engine().clone();
@@ -113,7 +143,7 @@ impl App {
         };
         Ok(Arc::new(Self {
             manifest,
-            component_variables,
+            variables,
             allowed_hosts,
             engine,
             pre,

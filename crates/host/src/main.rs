@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 const USAGE: &str = "usage: spin-host up [--from spin.toml] [--listen 127.0.0.1:3000] [--variable name=value]...
+                     [--runtime-config-file runtime-config.toml]
 
-Runs the manifest's HTTP component. Variables come from SPIN_VARIABLE_<NAME> environment
-variables and --variable flags, as with `spin up`.";
+Runs the manifest's HTTP component. Variables come, as with `spin up` and in this order, from
+--variable flags, the runtime config's [[variables_provider]] entries (static or env), and
+SPIN_VARIABLE_<NAME> environment variables.";
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -23,11 +25,13 @@ async fn main() -> Result<()> {
     let mut manifest = PathBuf::from("spin.toml");
     let mut listen = "127.0.0.1:3000".to_owned();
     let mut overrides = BTreeMap::new();
+    let mut runtime_config = None;
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
         match arg.as_str() {
             "--from" | "-f" => manifest = PathBuf::from(value()?),
             "--listen" => listen = value()?,
+            "--runtime-config-file" => runtime_config = Some(PathBuf::from(value()?)),
             "--variable" => {
                 let pair = value()?;
                 let (name, v) = pair.split_once('=').context("--variable takes name=value")?;
@@ -40,7 +44,7 @@ async fn main() -> Result<()> {
             other => bail!("unknown argument `{other}`\n\n{USAGE}"),
         }
     }
-    let app = spin_host::App::load(&manifest, &overrides)?;
+    let app = spin_host::App::load(&manifest, &overrides, runtime_config.as_deref())?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

@@ -1,7 +1,6 @@
 //! What one component instance (one request) holds on the host side.
 
 use crate::outbound_http::OutboundHttp;
-use std::collections::HashMap;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -32,11 +31,5 @@ impl WasiHttpView for InstanceState {
             table: &mut self.table,
             ctx: &mut self.http,
         }
-    }
-}
-
-impl InstanceState {
-    pub fn variables(&self) -> &HashMap<String, String> {
-        &self.app.component_variables
     }
 }

@@ -1,4 +1,5 @@
-//! `spin:variables/variables@3.0.0`: the component's resolved variables, by name.
+//! `spin:variables/variables@3.0.0`: the component's variables, resolved at each call
+//! through Spin's providers (see `variables`).
 
 use crate::spin_imports::SpinHost;
 use crate::spin_imports::variables_v3::{self as v3, Error};
@@ -13,13 +14,11 @@ impl<T> v3::HostWithStore<T> for SpinHost {
         if !is_valid_name(&name) {
             return Err(Error::InvalidName(format!("invalid variable name `{name}`")));
         }
-        accessor.with(|mut access| {
-            access
-                .get()
-                .variables()
-                .get(&name)
-                .cloned()
-                .ok_or_else(|| Error::Undefined(format!("no variable for \"{name}\"")))
-        })
+        let app = accessor.with(|mut access| access.get().app.clone());
+        match app.variables.get(&name).await {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) => Err(Error::Undefined(format!("no variable for \"{name}\""))),
+            Err(error) => Err(Error::Provider(format!("{error:#}"))),
+        }
     }
 }
