@@ -140,6 +140,9 @@ async fn client_sent_identity_and_forwarding_headers_never_reach_the_origin() {
         ("spin-client-addr", "10.6.6.6:1"),
         ("spin-full-url", "https://evil.example/x"),
         ("spin_client_addr", "10.6.6.6:1"),
+        ("X.Session.User", "mallory"),
+        ("true-client-ip", "6.6.6.6"),
+        ("x-original-url", "/admin"),
     ];
     let reply = stack.get("/pub/page", &spoof).await;
     assert_eq!(reply.status, 200);
@@ -151,11 +154,11 @@ async fn client_sent_identity_and_forwarding_headers_never_reach_the_origin() {
 
     let anonymous = &stack.origin.requests_to("/pub/page")[0].headers;
     let authed = &stack.origin.requests_to("/private")[0].headers;
-    // Every name as an origin that folds `_` into `-` reads it.
+    // Every name as an origin that folds `_`, `.` and the like into `-` reads it.
     let folded = |headers: &http::HeaderMap, name: &str| {
         headers
             .iter()
-            .filter(|(n, _)| n.as_str().replace('_', "-") == name)
+            .filter(|(n, _)| n.as_str().replace(['_', '.'], "-") == name)
             .map(|(_, v)| v.to_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
@@ -169,6 +172,7 @@ async fn client_sent_identity_and_forwarding_headers_never_reach_the_origin() {
         assert_eq!(folded(headers, "x-forwarded-proto"), ["http"]);
         assert!(folded(headers, "forwarded").is_empty() && folded(headers, "x-real-ip").is_empty());
         assert!(folded(headers, "spin-client-addr").is_empty() && folded(headers, "spin-full-url").is_empty());
+        assert!(folded(headers, "true-client-ip").is_empty() && folded(headers, "x-original-url").is_empty());
     }
 }
 

@@ -660,3 +660,37 @@ async fn a_response_that_sets_the_session_cookie_is_private() {
         "responses that set no cookie keep the origin's caching"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_that_lost_its_session_to_a_rotate_is_not_silent() {
+    let stack = start(&[]).await;
+    let cookie = login(&stack, "rosa").await;
+    let c = format!("sgw_session={cookie}");
+    let slow = {
+        let (addr, c) = (stack.gateway.addr, c.clone());
+        tokio::spawn(async move {
+            get(
+                addr,
+                "/reflect/app",
+                &[
+                    ("cookie", &c),
+                    ("x-origin-delay-ms", "600"),
+                    ("x-reflect-x-sgw-update", r#"{"elevated":null}"#),
+                ],
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let rotated = hook(&stack, Some(&cookie), &[("x-sgw-rotate", "1")]).await;
+    let new = session_cookie(&rotated).expect("rotated");
+    let slow = slow.await.unwrap();
+    assert_eq!(slow.status, 503, "the update could not be written: {}", slow.text());
+    assert!(session_cookie(&slow).is_none());
+    assert_eq!(status_with(&stack, &new).await, 200);
+    assert!(
+        stack.gateway.logs().contains("before its update was written"),
+        "{}",
+        stack.gateway.logs()
+    );
+}

@@ -397,6 +397,7 @@ fn public_prefixes_match_whole_segments_of_clean_paths() {
         "/static/%252e%252e/admin",
         "/static/%2e%2e/admin",
         "/static/a%20b.js",
+        "/static/\u{ff0e}\u{ff0e}/admin",
     ] {
         assert!(!public.matches(path), "{path}");
     }
@@ -601,6 +602,16 @@ fn request_headers_drop_what_the_client_must_not_set() {
         ("x_listed", "1"),
         ("transfer_encoding", "chunked"),
         ("proxy_authorization", "x"),
+        ("x.session.user", "mallory"),
+        ("X.Forwarded.For", "6.6.6.6"),
+        ("x-sgw.login", r#"{"user_id":"mallory"}"#),
+        // Headers origins trust for the client's address or the URL, and httpoxy.
+        ("true-client-ip", "6.6.6.6"),
+        ("cf-connecting-ip", "6.6.6.6"),
+        ("client_ip", "6.6.6.6"),
+        ("x-original-url", "/admin"),
+        ("x-rewrite-url", "/admin"),
+        ("proxy", "http://evil.example"),
     ] {
         incoming.append(name, HeaderValue::from_static(value));
     }
@@ -644,6 +655,7 @@ fn headers_are_compared_as_origins_fold_them() {
     assert_eq!(forwarding::folded("x_session_user"), "x-session-user");
     assert_eq!(forwarding::folded("X_Session-User"), "x-session-user");
     assert_eq!(forwarding::folded("x-kept"), "x-kept");
+    assert_eq!(forwarding::folded("X.Session~User"), "x-session-user");
     assert!(hooks().owns(&HeaderName::from_static("x_sgw_logout")));
     // Underscore-spelt headers the gateway does not own pass: apps may use them.
     let mut incoming = HeaderMap::new();
@@ -678,6 +690,20 @@ fn responses_that_set_a_session_cookie_stay_out_of_shared_caches() {
     assert_eq!(run(&["no-store"]), ["no-store"], "the origin's stricter word is kept");
     assert_eq!(run(&["private, max-age=5"]), ["private, max-age=5"]);
     assert_eq!(run(&["no-cache"]), ["no-cache, private"]);
+    assert_eq!(
+        run(&["public, max-age=600, private=\"x-foo\""]),
+        ["max-age=600, private=\"x-foo\", private"],
+        "a qualified private leaves the rest storable"
+    );
+    let mut headers = HeaderMap::new();
+    headers.insert("cdn-cache-control", HeaderValue::from_static("max-age=3600"));
+    headers.insert("surrogate-control", HeaderValue::from_static("max-age=3600"));
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    forwarding::keep_out_of_shared_caches(&mut headers);
+    assert_eq!(
+        headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
+        ["cache-control"]
+    );
 }
 
 #[test]
@@ -1061,17 +1087,20 @@ fn header_name() -> impl Strategy<Value = String> {
             "x-listed-2",
         ])
         .prop_map(str::to_owned),
-        "[a-z][a-z0-9_-]{0,20}",
+        "[a-z][a-z0-9_.!#$%&'*+^`|~-]{0,20}",
     ]
-    // Every `-` may be spelt `_`, as origins that fold the two read them alike.
+    // Every `-` may be spelt with another token character, as origins fold them alike.
     .prop_flat_map(|name| {
         let dashes = name.matches('-').count();
-        (Just(name), proptest::collection::vec(any::<bool>(), dashes))
+        (
+            Just(name),
+            proptest::collection::vec(prop::sample::select(vec!['-', '_', '.', '~']), dashes),
+        )
     })
-    .prop_map(|(name, flips)| {
-        let mut flips = flips.into_iter();
+    .prop_map(|(name, spellings)| {
+        let mut spellings = spellings.into_iter();
         name.chars()
-            .map(|c| if c == '-' && flips.next() == Some(true) { '_' } else { c })
+            .map(|c| if c == '-' { spellings.next().unwrap_or('-') } else { c })
             .collect()
     })
 }
@@ -1106,8 +1135,10 @@ proptest! {
         let access = if authenticated { Access::Authenticated(session()) } else { Access::Anonymous };
         let client = ClientFacts { addr: Some("10.0.0.1".into()), host: None, proto: Some("https".into()) };
         let out = forwarding::request_headers(&incoming, &identity(), &hooks(), &client, &access);
-        // What an origin that folds `_` into `-` would read each name as.
-        let fold = |n: &str| n.to_ascii_lowercase().replace('_', "-");
+        // What an origin that folds `_`, `.` and the like into `-` would read each name as.
+        let fold = |n: &str| -> String {
+            n.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+        };
         let listed: Vec<String> = incoming
             .get_all("connection")
             .iter()

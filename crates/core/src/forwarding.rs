@@ -27,23 +27,54 @@ fn is_hop_by_hop_folded(name: &str) -> bool {
     HOP_BY_HOP.contains(&name) || name.starts_with("proxy-")
 }
 
-/// A header name as the origin may read it: lowercase, with `_` taken for `-`.
+/// A header name as an origin may read it: lowercase, with every character other than a
+/// letter or digit taken for `-`.
 ///
 /// CGI and WSGI servers (PHP, gunicorn before 22, most Python servers), Puma before 6.4.3 and
-/// nginx with `underscores_in_headers on` fold `x_session_user` and `x-session-user` into
-/// the same name, so every header the gateway owns is compared in this form.
+/// nginx with `underscores_in_headers on` read `x_session_user` as `x-session-user`; PHP
+/// also turns `.` into `_` in `$_SERVER` (so `x.session.user` too, behind Caddy or
+/// FrankenPHP). Every header the gateway owns is compared in this form.
 pub fn folded(name: &str) -> Cow<'_, str> {
-    if name.bytes().any(|b| b == b'_' || b.is_ascii_uppercase()) {
-        Cow::Owned(name.to_ascii_lowercase().replace('_', "-"))
-    } else {
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
         Cow::Borrowed(name)
+    } else {
+        Cow::Owned(
+            name.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() {
+                        char::from(b.to_ascii_lowercase())
+                    } else {
+                        '-'
+                    }
+                })
+                .collect(),
+        )
     }
 }
 
-/// Headers that say where a request came from. Only the gateway sets them: a client's
-/// copies would let it pose as another address to the origin.
+/// Headers that say where a request came from, or which URL it is for, that origins and
+/// their frameworks trust. Only the gateway sets the `X-Forwarded-*` ones: a client's copies
+/// would let it pose as another address to the origin. The others (CDN client-address
+/// headers, IIS's URL overrides, which route past the public-path policy, and `Proxy`,
+/// which CGI exposes as `HTTP_PROXY`: httpoxy) never pass.
 fn is_forwarding_info(folded: &str) -> bool {
-    folded.starts_with("x-forwarded-") || folded == "forwarded" || folded == "x-real-ip"
+    const TRUSTED_BY_ORIGINS: &[&str] = &[
+        "forwarded",
+        "x-real-ip",
+        "client-ip",
+        "x-client-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "fastly-client-ip",
+        "x-cluster-client-ip",
+        "x-original-url",
+        "x-rewrite-url",
+        "proxy",
+    ];
+    folded.starts_with("x-forwarded-") || TRUSTED_BY_ORIGINS.contains(&folded)
 }
 
 /// Spin's own request headers (`spin-full-url`, `spin-client-addr`, ...): internal to the
@@ -151,10 +182,15 @@ pub fn response_headers(incoming: &HeaderMap, hooks: &HookHeaders) -> HeaderMap 
 }
 
 /// Makes a response that carries a session `Set-Cookie` unstorable by shared caches: a CDN
-/// or proxy that kept it would hand one user's session to the next. The origin's own
+/// or proxy that kept it would hand one user's session to the next. The origin's own bare
 /// `private` or `no-store` is kept as it is; otherwise `public` and `s-maxage` are dropped
-/// and `private` added (the browser may still cache by the origin's `max-age`).
+/// and `private` added (the browser may still cache by the origin's `max-age`). A qualified
+/// `private="field"` does not count: it makes only that field private (RFC 9111 §5.2.2.7).
+/// The CDN-only overrides (`CDN-Cache-Control`, `Surrogate-Control`, ...) are removed.
 pub fn keep_out_of_shared_caches(headers: &mut HeaderMap) {
+    for cdn_only in ["cdn-cache-control", "surrogate-control", "cloudflare-cdn-cache-control"] {
+        headers.remove(cdn_only);
+    }
     let directives: Vec<String> = headers
         .get_all(CACHE_CONTROL)
         .iter()
@@ -163,13 +199,13 @@ pub fn keep_out_of_shared_caches(headers: &mut HeaderMap) {
         .map(|d| d.trim().to_owned())
         .filter(|d| !d.is_empty())
         .collect();
-    let name = |d: &str| d.split('=').next().unwrap_or_default().trim().to_ascii_lowercase();
     if directives
         .iter()
-        .any(|d| matches!(name(d).as_str(), "private" | "no-store"))
+        .any(|d| d.eq_ignore_ascii_case("private") || d.eq_ignore_ascii_case("no-store"))
     {
         return;
     }
+    let name = |d: &str| d.split('=').next().unwrap_or_default().trim().to_ascii_lowercase();
     let mut kept: Vec<String> = directives
         .into_iter()
         .filter(|d| !matches!(name(d).as_str(), "public" | "s-maxage"))

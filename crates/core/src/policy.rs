@@ -38,10 +38,11 @@ impl PublicPaths {
     }
 }
 
-/// No `%` at all: origins that decode twice turn `%252e` into `.`, and no `;`: Tomcat and
-/// Jetty drop `;params` from segments, so `/static/..;/admin` reaches `/admin`.
+/// No `%` at all: origins that decode twice turn `%252e` into `.`; no `;`: Tomcat and Jetty
+/// drop `;params` from segments, so `/static/..;/admin` reaches `/admin`; and nothing but
+/// ASCII: origins that normalise Unicode read a fullwidth `．．` as `..`.
 fn is_clean_path(path: &str) -> bool {
-    let suspicious = path.contains(['%', ';', '\\']) || path.contains("//");
+    let suspicious = !path.is_ascii() || path.contains(['%', ';', '\\']) || path.contains("//");
     !suspicious && path.split('/').all(|seg| seg != "." && seg != "..")
 }
 

@@ -87,14 +87,16 @@ pub async fn apply(
         }
         return Ok(set_cookies);
     }
+    // A session that ended or moved to a new id (a concurrent rotate) while this request
+    // ran cannot take the update: say so (503) rather than drop it, since it may have been
+    // a downgrade the session must not keep.
     if let Some(update) = hooks.update
         && !self::update(store, &key, &mut current, update, now).await?
     {
-        crate::log::info(format_args!(
-            "session #{} ended before its update: ignored",
+        return Err(LifecycleError::Store(StoreError::Unavailable(format!(
+            "session #{} ended or changed id before its update was written",
             current.id.fingerprint()
-        ));
-        return Ok(set_cookies);
+        ))));
     }
     if hooks.rotate {
         let id = new_id(&current.record.user_id)?;
