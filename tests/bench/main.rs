@@ -2,10 +2,14 @@
 //!
 //! Drives HTTP load through the Spin-compatible host against a local origin and Redis, and
 //! prints, side by side from one run: straight to the origin (the baseline), and through the
-//! gateway with a valid session (with and without a sliding refresh due), with an invalid
+//! gateway with a valid session (variables from `SPIN_VARIABLE_*`, from `--variable`, and
+//! from the shipped runtime config; with and without a sliding refresh due), with an invalid
 //! cookie on a protected path, on a public path without a cookie, for a login and for a
-//! logout; for each gateway row, the Redis connections and round trips per request as the
-//! host counted them. Then the native cost of verifying one cookie and of parsing the
+//! logout; for each gateway row, the Redis connections and round trips, the variable
+//! lookups (and those that reached Spin's environment provider) and the component
+//! instances per request, as the host counted them. Then keep-alive latency as a browser
+//! sees it (one connection, requests one after the other) against an origin that never
+//! stalls by itself. Then the native cost of verifying one cookie and of parsing the
 //! configuration (paid on every request, since Spin makes a fresh instance per request).
 //!
 //! Load generator, host, origin and Redis share this machine's cores: compare rows, not
@@ -20,7 +24,7 @@ use session_gateway_core::keys::KeyRing;
 use session_gateway_core::redis_layout;
 use session_gateway_core::session::SessionRecordV1;
 use session_gateway_tests::sessions::{self, KEY_A};
-use session_gateway_tests::{Gateway, Origin, RedisServer};
+use session_gateway_tests::{Gateway, Origin, RedisServer, SteadyOrigin, VariableStyle};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -132,23 +136,63 @@ async fn drive(addr: SocketAddr, next: &Next, expect: u16, o: &Options) -> Figur
     figures
 }
 
-fn row(name: &str, f: &Figures, redis: Option<((u64, u64), (u64, u64))>) {
+/// What the host counted for a gateway: Redis (opens, calls), variable (lookups,
+/// environment lookups), component instances.
+type Counts = ((u64, u64), (u64, u64), u64);
+
+fn counts(gateway: &Gateway) -> Counts {
+    let app = &gateway.app;
+    (
+        app.redis_stats.snapshot(),
+        app.variables.stats.snapshot(),
+        app.instances.load(Ordering::Relaxed),
+    )
+}
+
+fn row(name: &str, f: &Figures, counted: Option<(Counts, Counts)>) {
     let per_request = |before: u64, after: u64| (after - before) as f64 / (f.requests + f.errors).max(1) as f64;
-    let (opens, calls) = match redis {
-        Some(((o0, c0), (o1, c1))) => (
-            format!("{:.2}", per_request(o0, o1)),
-            format!("{:.2}", per_request(c0, c1)),
-        ),
-        None => ("-".into(), "-".into()),
+    let cells: Vec<String> = match counted {
+        Some((((o0, c0), (l0, e0), i0), ((o1, c1), (l1, e1), i1))) => [
+            per_request(o0, o1),
+            per_request(c0, c1),
+            per_request(l0, l1),
+            per_request(e0, e1),
+            per_request(i0, i1),
+        ]
+        .iter()
+        .map(|v| format!("{v:.2}"))
+        .collect(),
+        None => vec!["-".into(); 5],
     };
     println!(
-        "{name:<36} {:>8.0} {:>8.3} {:>8.3} {:>7} {:>9} {:>9}",
+        "{name:<38} {:>8.0} {:>8.3} {:>8.3} {:>7} {:>9} {:>9} {:>8} {:>8} {:>9}",
         f.requests as f64 / f.elapsed.as_secs_f64(),
         f.percentile(0.50).as_secs_f64() * 1e3,
         f.percentile(0.99).as_secs_f64() * 1e3,
         f.errors,
-        opens,
-        calls,
+        cells[0],
+        cells[1],
+        cells[2],
+        cells[3],
+        cells[4],
+    );
+}
+
+/// Keep-alive latency as a browser sees it: one connection, `n` requests one after the other.
+async fn keepalive_row(name: &str, addr: SocketAddr, path: &str, headers: &[(&str, &str)], n: usize) {
+    let replies = session_gateway_tests::client::sequential(addr, path, headers, n)
+        .await
+        .expect("sequential requests");
+    let mut times: Vec<Duration> = replies.iter().map(|(_, t)| *t).collect();
+    times.sort();
+    let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
+    let over_10ms = times.iter().filter(|t| **t > Duration::from_millis(10)).count();
+    println!(
+        "{name:<44} {:>8.3} {:>8.3} {:>8.3} {:>8}",
+        at(0.5),
+        at(0.9),
+        at(1.0),
+        over_10ms
     );
 }
 
@@ -213,6 +257,8 @@ async fn main() {
         ("public_paths", "/pub,/reflect/public"),
     ];
     let gateway = Gateway::start(&vars).await;
+    let flags = Gateway::start_styled(&vars, VariableStyle::Flags).await;
+    let runtime_config = Gateway::start_styled(&vars, VariableStyle::RuntimeConfig).await;
     let mut conn = redis.connection().expect("redis");
     let cookie = sessions::create(&mut conn, "bench-user", serde_json::json!({"role": "user"}), KEY_A);
     let mut invalid = cookie.clone().into_bytes();
@@ -236,15 +282,16 @@ async fn main() {
         wasm_size as f64 / 1024.0
     );
     println!(
-        "{:<36} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9}",
-        "scenario", "req/s", "p50 ms", "p99 ms", "errors", "redis", "redis"
+        "{:<38} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9} {:>8} {:>8} {:>9}",
+        "scenario", "req/s", "p50 ms", "p99 ms", "errors", "redis", "redis", "vars", "env vars", "instances"
     );
     println!(
-        "{:<36} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9}",
-        "", "", "", "", "", "conn/req", "calls/req"
+        "{:<38} {:>8} {:>8} {:>8} {:>7} {:>9} {:>9} {:>8} {:>8} {:>9}",
+        "", "", "", "", "", "conn/req", "calls/req", "/req", "/req", "/req"
     );
 
     let (c, i) = (cookie.clone(), invalid.clone());
+    let (c2, c3) = (cookie.clone(), cookie.clone());
     let scenarios: Vec<(&str, SocketAddr, Next, u16)> = vec![
         (
             "origin direct (baseline)",
@@ -256,6 +303,18 @@ async fn main() {
             "valid session, no refresh due",
             gateway.addr,
             Box::new(move |_| Some(with_cookie("/app", &c, &[]))),
+            200,
+        ),
+        (
+            "  same, variables by --variable",
+            flags.addr,
+            Box::new(move |_| Some(with_cookie("/app", &c2, &[]))),
+            200,
+        ),
+        (
+            "  same, variables by runtime config",
+            runtime_config.addr,
+            Box::new(move |_| Some(with_cookie("/app", &c3, &[]))),
             200,
         ),
         (
@@ -302,12 +361,42 @@ async fn main() {
             200,
         ),
     ];
+    let gateways = [&gateway, &flags, &runtime_config];
     for (name, addr, next, expect) in &scenarios {
-        let before = gateway.app.redis_stats.snapshot();
+        let measured = gateways.iter().find(|g| g.addr == *addr);
+        let before = measured.map(|g| counts(g));
         let figures = drive(*addr, next, *expect, &o).await;
-        let counted = (*addr == gateway.addr).then(|| (before, gateway.app.redis_stats.snapshot()));
+        let counted = measured.zip(before).map(|(g, before)| (before, counts(g)));
         row(name, &figures, counted);
     }
+
+    // Keep-alive latency, against an origin that never stalls by itself.
+    let steady = SteadyOrigin::start().await;
+    let steady_url = steady.url();
+    let mut steady_vars = vars;
+    steady_vars[0] = ("origin_url", steady_url.as_str());
+    let steady_gateway = Gateway::start_styled(&steady_vars, VariableStyle::RuntimeConfig).await;
+    let (n, c) = (1000, format!("sgw_session={cookie}"));
+    println!("\nkeep-alive, one connection, {n} requests one after the other (runtime config):");
+    println!(
+        "{:<44} {:>8} {:>8} {:>8} {:>8}",
+        "scenario", "p50 ms", "p90 ms", "max ms", ">10 ms"
+    );
+    keepalive_row("origin direct, Content-Length", steady.addr, "/sized", &[], n).await;
+    keepalive_row("origin direct, chunked", steady.addr, "/chunked", &[], n).await;
+    let addr = steady_gateway.addr;
+    keepalive_row("gateway 401 (its own reply)", addr, "/app", &[], n).await;
+    keepalive_row("public path, origin Content-Length", addr, "/pub/sized", &[], n).await;
+    keepalive_row("public path, origin chunked", addr, "/pub/chunked", &[], n).await;
+    keepalive_row(
+        "valid session, origin Content-Length",
+        addr,
+        "/sized",
+        &[("cookie", &c)],
+        n,
+    )
+    .await;
+    keepalive_row("valid session, origin chunked", addr, "/chunked", &[("cookie", &c)], n).await;
 
     let codec = SignedCookieV1::new(KeyRing::parse(KEY_A).expect("key"));
     let two_keys = SignedCookieV1::new(KeyRing::parse(&format!("{},{KEY_A}", sessions::KEY_B)).expect("keys"));

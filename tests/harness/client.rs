@@ -59,3 +59,30 @@ pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Repl
         .await
         .expect("the gateway answers")
 }
+
+/// Sends `count` GETs of `path` one after the other on one keep-alive connection, as a
+/// browser does; returns each one's status and time to the end of its body.
+pub async fn sequential(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    count: usize,
+) -> anyhow::Result<Vec<(http::StatusCode, std::time::Duration)>> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        let mut builder = http::Request::get(path).header(http::header::HOST, addr.to_string());
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let started = std::time::Instant::now();
+        sender.ready().await?;
+        let response = sender.send_request(builder.body(Full::new(Bytes::new()))?).await?;
+        let status = response.status();
+        response.into_body().collect().await?;
+        out.push((status, started.elapsed()));
+    }
+    Ok(out)
+}

@@ -104,6 +104,28 @@ impl Gateway {
         App::load_with(manifest, &all, &BTreeMap::new(), LogSink::Capture)
     }
 
+    /// The gateway with `variables` given the way `style` says (see [`VariableStyle`]).
+    pub async fn start_styled(variables: &[(&str, &str)], style: VariableStyle) -> Self {
+        ensure_component_built();
+        let manifest = crate::workspace_root().join("spin.toml");
+        let given: BTreeMap<String, String> = variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let app = match style {
+            VariableStyle::Environment => Self::load(&manifest, variables),
+            VariableStyle::Flags => App::load_full(&manifest, &HashMap::new(), &given, None, LogSink::Capture),
+            VariableStyle::RuntimeConfig => {
+                let file = runtime_config_with(&given);
+                App::load_full(
+                    &manifest,
+                    &HashMap::new(),
+                    &BTreeMap::new(),
+                    Some(&file),
+                    LogSink::Capture,
+                )
+            }
+        };
+        Self::serve(app.expect("the application loads")).await
+    }
+
     pub async fn serve(app: Arc<App>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -123,4 +145,38 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// How a gateway's variables are given to Spin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VariableStyle {
+    /// `SPIN_VARIABLE_*`: Spin's environment provider, which also serves every default.
+    Environment,
+    /// `spin up --variable name=value` for the given ones; the rest (defaults) still go
+    /// through the environment provider.
+    Flags,
+    /// The shipped `runtime-config.toml` (a static provider holding every variable, defaults
+    /// included) with the given values filled in: no lookup reaches the environment.
+    RuntimeConfig,
+}
+
+/// The shipped `runtime-config.toml`, with `values` set in it, written to a temporary file.
+pub fn runtime_config_with(values: &BTreeMap<String, String>) -> std::path::PathBuf {
+    let shipped =
+        std::fs::read_to_string(crate::workspace_root().join("runtime-config.toml")).expect("runtime-config.toml");
+    let mut doc: toml::Table = shipped.parse().expect("runtime-config.toml is TOML");
+    let providers = doc["variables_provider"]
+        .as_array_mut()
+        .expect("[[variables_provider]]");
+    let table = providers[0]["values"]
+        .as_table_mut()
+        .expect("a static provider's values");
+    for (name, value) in values {
+        table.insert(name.clone(), toml::Value::String(value.clone()));
+    }
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("random");
+    let path = std::env::temp_dir().join(format!("sgw-runtime-config-{}.toml", u64::from_le_bytes(bytes)));
+    std::fs::write(&path, toml::to_string(&doc).expect("TOML")).expect("write runtime config");
+    path
 }

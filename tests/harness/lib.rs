@@ -8,12 +8,14 @@ pub mod origin;
 pub mod redis_server;
 pub mod sessions;
 pub mod stack;
+pub mod steady_origin;
 
 pub use client::{Reply, send};
-pub use gateway::Gateway;
+pub use gateway::{Gateway, VariableStyle};
 pub use origin::Origin;
 pub use redis_server::{RedisCluster, RedisServer};
 pub use stack::Stack;
+pub use steady_origin::SteadyOrigin;
 
 /// A free loopback port (bound, then released for the service to take).
 pub fn free_port() -> u16 {

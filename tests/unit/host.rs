@@ -163,3 +163,25 @@ fn manifests_this_host_cannot_run_are_refused() {
     let two = format!("{MANIFEST}\n[[trigger.http]]\nroute = \"/b\"\ncomponent = \"c\"\n");
     assert!(Manifest::parse(&two, Path::new(".")).is_err());
 }
+
+#[test]
+fn the_shipped_runtime_config_holds_every_variable_with_its_default() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let manifest = Manifest::load(&root.join("spin.toml")).unwrap();
+    let text = std::fs::read_to_string(root.join("runtime-config.toml")).unwrap();
+    let env = Arc::new(HashMap::new());
+    let providers = runtime_config_providers(&text, &env).unwrap();
+    let [spin_host::variables::Provider::Static(values)] = providers.as_slice() else {
+        panic!("one static provider: {providers:?}");
+    };
+    for (name, decl) in &manifest.variables {
+        match &decl.default {
+            Some(default) => assert_eq!(values.get(name), Some(default), "{name}"),
+            None => assert!(!values.contains_key(name), "{name} has no stand-in: it must be set"),
+        }
+    }
+    assert_eq!(
+        values.len(),
+        manifest.variables.values().filter(|d| d.default.is_some()).count()
+    );
+}

@@ -1,7 +1,8 @@
 //! session-gateway as a Spin HTTP component: the thin adapter between Spin and the core.
 //!
 //! The handler reads as the request's story; each step is one call into a module named for
-//! what it holds. Spin makes a fresh instance per request, so nothing here is cached.
+//! what it holds. Spin may run many requests, some at once, in one instance: only the
+//! configuration is kept between them (see `settings`); everything else is per request.
 
 mod client;
 mod lifecycle;

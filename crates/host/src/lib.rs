@@ -54,6 +54,8 @@ pub struct App {
     pub allowed_hosts: AllowedHosts,
     engine: Engine,
     pre: ServicePre<InstanceState>,
+    /// Component instances made so far (Spin reuses each for many requests).
+    pub instances: std::sync::atomic::AtomicU64,
     captured: Option<MemoryOutputPipe>,
     /// A CA (PEM) to trust for `rediss://` instead of the system's roots, from
     /// `SPIN_HOST_REDIS_CA=<file>` (a knob of this host, for self-signed test servers).
@@ -147,6 +149,7 @@ impl App {
             allowed_hosts,
             engine,
             pre,
+            instances: Default::default(),
             captured,
             redis_ca,
             redis_stats: RedisStats::default(),

@@ -1,11 +1,11 @@
-//! Serving the component over HTTP/1.1 the way `spin up` does: a fresh instance per
-//! request, Spin's request headers added, and the response body streamed back while the
-//! instance keeps running.
+//! Serving the component over HTTP/1.1 the way `spin up` does: through wasmtime's
+//! `ProxyHandler`, which reuses instances as Spin's does, with Spin's request headers added
+//! and the response body streamed back while the instance keeps running.
 
 use crate::App;
 use crate::outbound_http::OutboundHttp;
 use crate::state::InstanceState;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
@@ -15,26 +15,35 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use wasmtime::Store;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{GuestTaskId, ResourceTable};
+use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi_http::WasiHttpCtx;
+use wasmtime_wasi_http::handler::{
+    self, HandlerState, Instance, Proxy, ProxyHandler, ShouldAccept, ViewFn, WorkerExpiration, WorkerState,
+    WorkerStatus,
+};
+use wasmtime_wasi_http::p3::WasiHttpView;
 use wasmtime_wasi_http::p3::bindings::http::types::ErrorCode;
 
 type BoxBody = UnsyncBoxBody<Bytes, std::io::Error>;
 
 /// Accepts connections on `listener` until the task is dropped.
 pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
+    let handler = ProxyHandler::new(Instances { app: app.clone() });
     loop {
+        // No TCP_NODELAY: Spin's listener leaves Nagle's algorithm on
+        // (crates/trigger-http/src/server.rs), so a response written in small pieces can wait
+        // for the client's delayed ACK there; here too, so that the tests see it.
         let (stream, peer) = listener.accept().await?;
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
+        let (app, handler) = (app.clone(), handler.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(respond(app, request, peer).await) }
+                let (app, handler) = (app.clone(), handler.clone());
+                async move { Ok::<_, Infallible>(respond(&app, &handler, request, peer).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
@@ -43,11 +52,16 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
     }
 }
 
-async fn respond(app: Arc<App>, request: http::Request<Incoming>, peer: SocketAddr) -> http::Response<BoxBody> {
-    let Some(request) = prepare(&app, request, peer) else {
+async fn respond(
+    app: &App,
+    handler: &ProxyHandler<Instances>,
+    request: http::Request<Incoming>,
+    peer: SocketAddr,
+) -> http::Response<BoxBody> {
+    let Some(request) = prepare(app, request, peer) else {
         return plain(http::StatusCode::NOT_FOUND, "Not Found");
     };
-    match execute(app, request).await {
+    match execute(handler, request).await {
         Ok(response) => response,
         Err(error) => {
             // As in Spin: the component's error is logged and the client gets a bare 500.
@@ -105,55 +119,112 @@ fn prepare(app: &App, request: http::Request<Incoming>, peer: SocketAddr) -> Opt
     Some(http::Request::from_parts(parts, body))
 }
 
-async fn execute(app: Arc<App>, request: http::Request<Incoming>) -> Result<http::Response<BoxBody>> {
-    let state = InstanceState {
-        table: ResourceTable::new(),
-        wasi: app.wasi_ctx(),
-        http: WasiHttpCtx::new(),
-        outbound_http: OutboundHttp {
-            allowed: Arc::new(app.allowed_hosts.clone()),
-        },
-        app: app.clone(),
-    };
-    let mut store = Store::new(&app.engine, state);
-    let service = app.pre.instantiate_async(&mut store).await?;
+/// Instance reuse as Spin (main) configures it for wasi:http 0.3 components
+/// (crates/trigger-http/src/lib.rs): up to 128 requests per instance, 16 at a time, and an
+/// idle instance kept for a second.
+const MAX_INSTANCE_REUSE: usize = 128;
+const MAX_INSTANCE_CONCURRENT_REUSE: usize = 16;
+const IDLE_INSTANCE_TIMEOUT: Duration = Duration::from_secs(1);
 
-    let request = request.map(|body| {
-        body.map_err(|e| ErrorCode::InternalError(Some(e.to_string())))
-            .boxed_unsync()
-    });
-    let (request, request_io) = wasmtime_wasi_http::p3::Request::from_http(request);
+/// Makes instances for wasmtime's `ProxyHandler`, as Spin's `HttpHandlerState` does
+/// (crates/trigger-http/src/server.rs).
+pub struct Instances {
+    pub app: Arc<App>,
+}
 
-    let (response_tx, response_rx) = oneshot::channel();
-    tokio::spawn(async move {
-        let result = store
-            .run_concurrent(async move |accessor| -> Result<()> {
-                let response = service
-                    .handle(accessor, request)
-                    .await?
-                    .map_err(|code| anyhow::anyhow!("{code:?}"))?;
-                let response = accessor.with(|mut access| response.into_http(&mut access, request_io))?;
-                // The instance must keep running until the client has the whole body.
-                let (done_tx, done_rx) = oneshot::channel::<()>();
-                let _ = response_tx.send(response.map(|body| BodyWithAttachment {
-                    body,
-                    _attachment: done_tx,
-                }));
-                let _ = done_rx.await;
-                Ok(())
-            })
-            .await;
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => eprintln!("spin-host: component error handling request: {error:#}"),
-            Err(error) => eprintln!("spin-host: component error handling request: {error:#}"),
+impl HandlerState for Instances {
+    type StoreData = InstanceState;
+    type WorkerExpiration = IdleExpiration;
+    type WorkerState = Reuse;
+
+    async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, IdleExpiration, Reuse>> {
+        let app = self.app.clone();
+        let state = InstanceState {
+            table: ResourceTable::new(),
+            wasi: app.wasi_ctx(),
+            http: WasiHttpCtx::new(),
+            outbound_http: OutboundHttp {
+                allowed: Arc::new(app.allowed_hosts.clone()),
+            },
+            app: app.clone(),
+        };
+        let mut store = Store::new(&app.engine, state);
+        let service = app.pre.instantiate_async(&mut store).await?;
+        app.instances.fetch_add(1, Ordering::Relaxed);
+        Ok(Instance {
+            store,
+            proxy: Proxy::P3(service),
+            view: ViewFn::P3(|state: &mut InstanceState| state.http()),
+            expiration: IdleExpiration {
+                sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
+            },
+            state: Reuse,
+        })
+    }
+}
+
+/// An idle instance is dropped after [`IDLE_INSTANCE_TIMEOUT`]; requests have no deadline
+/// (Spin's default `request_timeout` is none).
+pub struct IdleExpiration {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl WorkerExpiration for IdleExpiration {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>, status: WorkerStatus, start: Instant) -> Poll<()> {
+        if status != WorkerStatus::Idle {
+            return Poll::Pending;
         }
-    });
-    let response = response_rx.await.context("the component returned no response")?;
-    Ok(response.map(|body| {
-        body.map_err(|code| std::io::Error::other(format!("{code:?}")))
+        let deadline = tokio::time::Instant::from_std(start + IDLE_INSTANCE_TIMEOUT);
+        if self.sleep.deadline() != deadline {
+            self.sleep.as_mut().reset(deadline);
+        }
+        self.sleep.as_mut().poll(cx)
+    }
+}
+
+pub struct Reuse;
+
+impl WorkerState for Reuse {
+    type StoreData = InstanceState;
+    type RequestId = ();
+
+    fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
+        if total >= MAX_INSTANCE_REUSE {
+            ShouldAccept::Never
+        } else if concurrent >= MAX_INSTANCE_CONCURRENT_REUSE {
+            ShouldAccept::No
+        } else {
+            ShouldAccept::Yes
+        }
+    }
+
+    fn on_request_start(
+        &self,
+        _: StoreContextMut<'_, InstanceState>,
+        _: (),
+        _: GuestTaskId,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync + 'static>> {
+        Box::pin(std::future::pending())
+    }
+
+    fn drop(&self, store: Store<InstanceState>, result: wasmtime::Result<()>) {
+        if let Err(error) = result {
+            eprintln!("spin-host: component instance failed: {error:?}");
+        }
+        drop(store);
+    }
+}
+
+async fn execute(
+    handler: &ProxyHandler<Instances>,
+    request: http::Request<Incoming>,
+) -> Result<http::Response<BoxBody>> {
+    let request = request.map(|body| {
+        body.map_err(|e| handler::ErrorCode::from(ErrorCode::InternalError(Some(e.to_string()))))
             .boxed_unsync()
-    }))
+    });
+    let response = handler.handle((), request).await?;
+    Ok(response.map(|body| body.map_err(|e| std::io::Error::other(format!("{e:?}"))).boxed_unsync()))
 }
 
 fn plain(status: http::StatusCode, text: &'static str) -> http::Response<BoxBody> {
@@ -164,30 +235,4 @@ fn plain(status: http::StatusCode, text: &'static str) -> http::Response<BoxBody
     );
     *response.status_mut() = status;
     response
-}
-
-/// A body that holds `_attachment` until hyper is done with it (read to the end or dropped).
-struct BodyWithAttachment<B, A> {
-    body: B,
-    _attachment: A,
-}
-
-impl<B: http_body::Body + Unpin, A: Unpin> http_body::Body for BodyWithAttachment<B, A> {
-    type Data = B::Data;
-    type Error = B::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
 }
