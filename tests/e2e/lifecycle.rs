@@ -557,35 +557,32 @@ fn stored_data(stack: &Stack, cookie: &str) -> serde_json::Value {
     serde_json::from_str::<serde_json::Value>(&record).unwrap()["data"].clone()
 }
 
+/// An update hook whose origin answers 600 ms after the gateway loaded the session.
+fn slow_update(stack: &Stack, cookie: &str, update: &'static str) -> tokio::task::JoinHandle<Reply> {
+    let (addr, c) = (stack.gateway.addr, format!("sgw_session={cookie}"));
+    tokio::spawn(async move {
+        get(
+            addr,
+            "/reflect/app",
+            &[
+                ("cookie", &c),
+                ("x-origin-delay-ms", "600"),
+                ("x-reflect-x-sgw-update", update),
+            ],
+        )
+        .await
+    })
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn concurrent_updates_to_different_keys_both_survive() {
     let stack = start(&[]).await;
     let cookie = login(&stack, "olga").await;
-    let c = format!("sgw_session={cookie}");
     // The slow request loads the record first and answers last: before the fix, its write
     // of the record as it loaded it undid the fast request's change.
-    let slow = {
-        let (addr, c) = (stack.gateway.addr, c.clone());
-        tokio::spawn(async move {
-            get(
-                addr,
-                "/reflect/app",
-                &[
-                    ("cookie", &c),
-                    ("x-origin-delay-ms", "600"),
-                    ("x-reflect-x-sgw-update", r#"{"slow":1,"plan":"team"}"#),
-                ],
-            )
-            .await
-        })
-    };
+    let slow = slow_update(&stack, &cookie, r#"{"slow":1,"plan":"team"}"#);
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let fast = get(
-        stack.gateway.addr,
-        "/reflect/app",
-        &[("cookie", &c), ("x-reflect-x-sgw-update", r#"{"fast":2,"empty":[]}"#)],
-    )
-    .await;
+    let fast = hook(&stack, Some(&cookie), &[("x-sgw-update", r#"{"fast":2,"empty":[]}"#)]).await;
     assert_eq!(fast.status, 200, "{}", fast.text());
     assert_eq!(
         stored_data(&stack, &cookie),
@@ -665,22 +662,7 @@ async fn a_response_that_sets_the_session_cookie_is_private() {
 async fn an_update_that_lost_its_session_to_a_rotate_is_not_silent() {
     let stack = start(&[]).await;
     let cookie = login(&stack, "rosa").await;
-    let c = format!("sgw_session={cookie}");
-    let slow = {
-        let (addr, c) = (stack.gateway.addr, c.clone());
-        tokio::spawn(async move {
-            get(
-                addr,
-                "/reflect/app",
-                &[
-                    ("cookie", &c),
-                    ("x-origin-delay-ms", "600"),
-                    ("x-reflect-x-sgw-update", r#"{"elevated":null}"#),
-                ],
-            )
-            .await
-        })
-    };
+    let slow = slow_update(&stack, &cookie, r#"{"elevated":null}"#);
     tokio::time::sleep(Duration::from_millis(150)).await;
     let rotated = hook(&stack, Some(&cookie), &[("x-sgw-rotate", "1")]).await;
     let new = session_cookie(&rotated).expect("rotated");
