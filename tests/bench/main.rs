@@ -1,8 +1,9 @@
 //! `cargo run --profile host -p session-gateway-tests --bin bench [-- --seconds N --connections N]`
 //!
 //! Drives HTTP load through the Spin-compatible host against a local origin and Redis, and
-//! prints, side by side from one run: straight to the origin (the baseline), and through the
-//! gateway with a valid session (variables from `SPIN_VARIABLE_*`, from `--variable`, and
+//! prints, side by side from one run: straight to the origin (the baseline), the floor
+//! component (`tests/floor`: one outbound Redis GET and one forward, the least this design
+//! does for an authenticated request), and through the gateway with a valid session (variables from `SPIN_VARIABLE_*`, from `--variable`, and
 //! from the shipped runtime config; with and without a sliding refresh due), with an invalid
 //! cookie on a protected path, on a public path without a cookie, for a login and for a
 //! logout; for each gateway row, the Redis connections and round trips, the variable
@@ -258,6 +259,8 @@ async fn main() {
     ];
     let gateway = Gateway::start(&vars).await;
     let flags = Gateway::start_styled(&vars, VariableStyle::Flags).await;
+    let floor_manifest = session_gateway_tests::gateway::ensure_floor_built();
+    let floor = Gateway::start_from(&floor_manifest, &vars[..2]).await;
     let runtime_config = Gateway::start_styled(&vars, VariableStyle::RuntimeConfig).await;
     let mut conn = redis.connection().expect("redis");
     let cookie = sessions::create(&mut conn, "bench-user", serde_json::json!({"role": "user"}), KEY_A);
@@ -296,6 +299,12 @@ async fn main() {
         (
             "origin direct (baseline)",
             origin.addr,
+            Box::new(|_| Some(("/app".into(), vec![]))),
+            200,
+        ),
+        (
+            "floor: one Redis GET + one forward",
+            floor.addr,
             Box::new(|_| Some(("/app".into(), vec![]))),
             200,
         ),
@@ -361,7 +370,7 @@ async fn main() {
             200,
         ),
     ];
-    let gateways = [&gateway, &flags, &runtime_config];
+    let gateways = [&gateway, &flags, &runtime_config, &floor];
     for (name, addr, next, expect) in &scenarios {
         let measured = gateways.iter().find(|g| g.addr == *addr);
         let before = measured.map(|g| counts(g));

@@ -35,6 +35,18 @@ pub fn ensure_component_built() {
     });
 }
 
+/// Builds the benchmark's floor component (`tests/floor`) and returns its manifest.
+pub fn ensure_floor_built() -> std::path::PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .current_dir(crate::workspace_root())
+        .args(["build", "--target", "wasm32-wasip2", "--release", "-p", "floor"])
+        .status()
+        .expect("running cargo to build the floor component");
+    assert!(status.success(), "building the floor component failed");
+    crate::workspace_root().join("tests/floor/spin.toml")
+}
+
 /// Builds the `sgw` CLI once per test process and returns its path.
 pub fn ensure_cli_built() -> std::path::PathBuf {
     static BUILT: OnceLock<std::path::PathBuf> = OnceLock::new();
