@@ -11,7 +11,7 @@
 //! instances per request, as the host counted them. Then keep-alive latency as a browser
 //! sees it (one connection, requests one after the other) against an origin that never
 //! stalls by itself. Then the native cost of verifying one cookie and of parsing the
-//! configuration (paid on every request, since Spin makes a fresh instance per request).
+//! configuration (paid on each component instance's first request).
 //!
 //! Load generator, host, origin and Redis share this machine's cores: compare rows, not
 //! absolute numbers.

@@ -149,7 +149,7 @@ impl<'a> RedisStore<'a> {
         .await
     }
 
-    /// Cluster routing without a remembered slot map (each request is a fresh instance): go to
+    /// Cluster routing without a remembered slot map (nothing of Redis is kept between requests): go to
     /// the node the slot is expected on, follow redirections, and when a node does not answer
     /// ask the next one, which redirects to the slot's owner.
     async fn on_cluster(

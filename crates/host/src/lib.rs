@@ -179,7 +179,7 @@ fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| {
         let mut config = Config::new();
         config.wasm_component_model_async(true);
-        // Spin allocates instances from a pool: a fresh instance per request stays cheap.
+        // Spin allocates instances from a pool: making a new instance stays cheap.
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingAllocationConfig::default()));
         Engine::new(&config).expect("the engine configuration is valid")
     })
