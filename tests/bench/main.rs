@@ -137,14 +137,20 @@ async fn drive(addr: SocketAddr, next: &Next, expect: u16, o: &Options) -> Figur
     figures
 }
 
-/// What the host counted for a gateway: Redis (opens, calls), variable (lookups,
-/// environment lookups), component instances.
+/// What the host counted for a gateway: Redis (connections made, calls: outbound Redis and
+/// the key-value store's pool together), variable (lookups, environment lookups), component
+/// instances.
 type Counts = ((u64, u64), (u64, u64), u64);
 
 fn counts(gateway: &Gateway) -> Counts {
     let app = &gateway.app;
+    let (opens, calls) = app.redis_stats.snapshot();
+    let kv = &app.key_value.stats;
     (
-        app.redis_stats.snapshot(),
+        (
+            opens + kv.connections.load(Ordering::Relaxed),
+            calls + kv.calls.load(Ordering::Relaxed),
+        ),
         app.variables.stats.snapshot(),
         app.instances.load(Ordering::Relaxed),
     )
@@ -262,6 +268,7 @@ async fn main() {
     let floor_manifest = session_gateway_tests::gateway::ensure_floor_built();
     let floor = Gateway::start_from(&floor_manifest, &vars[..2]).await;
     let runtime_config = Gateway::start_styled(&vars, VariableStyle::RuntimeConfig).await;
+    let key_value = Gateway::start_reading_key_value(&vars, &redis_url).await;
     let mut conn = redis.connection().expect("redis");
     let cookie = sessions::create(&mut conn, "bench-user", serde_json::json!({"role": "user"}), KEY_A);
     let mut invalid = cookie.clone().into_bytes();
@@ -294,7 +301,7 @@ async fn main() {
     );
 
     let (c, i) = (cookie.clone(), invalid.clone());
-    let (c2, c3) = (cookie.clone(), cookie.clone());
+    let (c2, c3, c4) = (cookie.clone(), cookie.clone(), cookie.clone());
     let scenarios: Vec<(&str, SocketAddr, Next, u16)> = vec![
         (
             "origin direct (baseline)",
@@ -324,6 +331,12 @@ async fn main() {
             "  same, variables by runtime config",
             runtime_config.addr,
             Box::new(move |_| Some(with_cookie("/app", &c3, &[]))),
+            200,
+        ),
+        (
+            "  same, + key-value reads",
+            key_value.addr,
+            Box::new(move |_| Some(with_cookie("/app", &c4, &[]))),
             200,
         ),
         (
@@ -370,7 +383,7 @@ async fn main() {
             200,
         ),
     ];
-    let gateways = [&gateway, &flags, &runtime_config, &floor];
+    let gateways = [&gateway, &flags, &runtime_config, &key_value, &floor];
     for (name, addr, next, expect) in &scenarios {
         let measured = gateways.iter().find(|g| g.addr == *addr);
         let before = measured.map(|g| counts(g));
@@ -406,6 +419,18 @@ async fn main() {
     )
     .await;
     keepalive_row("valid session, origin chunked", addr, "/chunked", &[("cookie", &c)], n).await;
+    let steady_key_value = Gateway::start_reading_key_value(&steady_vars, &redis_url).await;
+    let addr = steady_key_value.addr;
+    keepalive_row(
+        "valid session, Content-Length, key-value reads",
+        addr,
+        "/sized",
+        &[("cookie", &c)],
+        n,
+    )
+    .await;
+    let floor_steady = Gateway::start_from(&floor_manifest, &steady_vars[..2]).await;
+    keepalive_row("floor, origin Content-Length", floor_steady.addr, "/sized", &[], n).await;
 
     let codec = SignedCookieV1::new(KeyRing::parse(KEY_A).expect("key"));
     let two_keys = SignedCookieV1::new(KeyRing::parse(&format!("{},{KEY_A}", sessions::KEY_B)).expect("keys"));

@@ -596,6 +596,9 @@ async fn outbound_hosts_outside_the_manifest_are_refused() {
             ("redis_address", &r),
             ("session_keys", KEY_A),
             ("public_paths", "/pub"),
+            // A key-value store comes from the runtime config, which allowed_outbound_hosts
+            // does not govern (in Spin too): this test is about outbound Redis.
+            ("session_reads", "redis"),
         ],
     )
     .await;

@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use session_gateway_core::redis_layout;
+use session_gateway_core::session::SessionRecordV1;
 use session_gateway_tests::client::get;
 use session_gateway_tests::sessions::{self, KEY_A, PREFIX};
 use session_gateway_tests::{RedisServer, Reply, Stack};
@@ -319,12 +320,15 @@ async fn the_absolute_timeout_ends_an_active_session() {
     );
 }
 
-fn expire_calls(redis: &mut redis::Connection) -> u64 {
+/// Commands that write a record or its TTL (scripts' commands included), so far.
+fn ttl_writes(redis: &mut redis::Connection) -> u64 {
     let info: String = redis::cmd("INFO").arg("commandstats").query(redis).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("cmdstat_expire:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .map_or(0, |n| n.parse().unwrap())
+    ["cmdstat_set:calls=", "cmdstat_expire:calls="]
+        .iter()
+        .filter_map(|stat| info.lines().find_map(|l| l.strip_prefix(stat)))
+        .filter_map(|rest| rest.split(',').next())
+        .map(|n| n.parse::<u64>().unwrap())
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -337,23 +341,42 @@ async fn sliding_refresh_writes_only_below_the_threshold() {
     .await;
     let cookie = login(&stack, "leo").await;
     let mut redis = stack.redis();
-    let writes = expire_calls(&mut redis);
+    let writes = ttl_writes(&mut redis);
     for _ in 0..20 {
         assert_eq!(status_with(&stack, &cookie).await, 200);
     }
-    assert_eq!(expire_calls(&mut redis), writes, "29 s of 30 left: no write");
+    assert_eq!(ttl_writes(&mut redis), writes, "29 s of 30 left: no write");
 
     // Below half the idle timeout, one request extends the TTL back to the idle timeout.
+    // The session is made to look last touched 20 s ago, both ways a reader can tell: its
+    // TTL (outbound Redis reads) and its record (key-value reads, which see no TTL).
     let id = sessions::id_of(&cookie);
-    redis::cmd("PEXPIRE")
-        .arg(redis_layout::session_key(PREFIX, &id))
+    let key = redis_layout::session_key(PREFIX, &id);
+    let mut record: SessionRecordV1 =
+        serde_json::from_slice(&redis::cmd("GET").arg(&key).query::<Vec<u8>>(&mut redis).unwrap()).unwrap();
+    record.touched_at = Some(sessions::now() - 20);
+    redis::cmd("SET")
+        .arg(&key)
+        .arg(record.to_json())
+        .arg("PX")
         .arg(10_000)
         .query::<()>(&mut redis)
         .unwrap();
+    let writes = ttl_writes(&mut redis);
     assert_eq!(status_with(&stack, &cookie).await, 200);
     let ttl = sessions::pttl(&mut redis, &id);
     assert!(ttl > 28_000, "refreshed to the idle timeout: {ttl}");
-    assert_eq!(expire_calls(&mut redis), writes + 1);
+    assert_eq!(ttl_writes(&mut redis), writes + 1, "one write: the refresh");
+    let refreshed: SessionRecordV1 =
+        serde_json::from_slice(&redis::cmd("GET").arg(&key).query::<Vec<u8>>(&mut redis).unwrap()).unwrap();
+    assert!(
+        refreshed.touched_at.unwrap() >= sessions::now() - 1,
+        "the record says when it was refreshed: {refreshed:?}"
+    );
+    for _ in 0..5 {
+        assert_eq!(status_with(&stack, &cookie).await, 200);
+    }
+    assert_eq!(ttl_writes(&mut redis), writes + 1, "refreshed once, not again");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -108,24 +108,49 @@ impl Gateway {
         env: &[(&str, &str)],
     ) -> anyhow::Result<Arc<App>> {
         ensure_component_built();
+        let (variables, key_value) = with_read_mode(variables);
         let mut all: HashMap<String, String> = variables
             .iter()
             .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v.to_string()))
             .collect();
         all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        App::load_with(manifest, &all, &BTreeMap::new(), LogSink::Capture)
+        let runtime_config = key_value.map(|section| temp_file("runtime-config", &section));
+        App::load_full(
+            manifest,
+            &all,
+            &BTreeMap::new(),
+            runtime_config.as_deref(),
+            LogSink::Capture,
+        )
     }
 
     /// The gateway with `variables` given the way `style` says (see [`VariableStyle`]).
     pub async fn start_styled(variables: &[(&str, &str)], style: VariableStyle) -> Self {
         ensure_component_built();
         let manifest = crate::workspace_root().join("spin.toml");
-        let given: BTreeMap<String, String> = variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if style == VariableStyle::Environment {
+            return Self::serve(Self::load(&manifest, variables).expect("the application loads")).await;
+        }
+        let (variables, key_value) = with_read_mode(variables);
+        let given: BTreeMap<String, String> = variables.into_iter().collect();
         let app = match style {
-            VariableStyle::Environment => Self::load(&manifest, variables),
-            VariableStyle::Flags => App::load_full(&manifest, &HashMap::new(), &given, None, LogSink::Capture),
+            VariableStyle::Environment => unreachable!("served above"),
+            VariableStyle::Flags => {
+                let runtime_config = key_value.map(|section| temp_file("runtime-config", &section));
+                App::load_full(
+                    &manifest,
+                    &HashMap::new(),
+                    &given,
+                    runtime_config.as_deref(),
+                    LogSink::Capture,
+                )
+            }
             VariableStyle::RuntimeConfig => {
-                let file = runtime_config_with(&given);
+                let mut file = runtime_config_with(&given);
+                if let Some(section) = key_value {
+                    let text = std::fs::read_to_string(&file).expect("runtime config") + "\n" + &section;
+                    file = temp_file("runtime-config", &text);
+                }
                 App::load_full(
                     &manifest,
                     &HashMap::new(),
@@ -135,6 +160,26 @@ impl Gateway {
                 )
             }
         };
+        Self::serve(app.expect("the application loads")).await
+    }
+
+    /// The gateway in the README's recommended production configuration (every variable in
+    /// a runtime config's static provider) with session reads through the `default`
+    /// key-value store, which the same runtime config backs with Redis at `store_url`.
+    pub async fn start_reading_key_value(variables: &[(&str, &str)], store_url: &str) -> Self {
+        ensure_component_built();
+        let mut given: BTreeMap<String, String> =
+            variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        given.insert("session_reads".into(), "key_value".into());
+        let file = runtime_config_with(&given);
+        let text = std::fs::read_to_string(&file).expect("runtime config") + "\n" + &key_value_section(store_url);
+        let app = App::load_full(
+            &crate::workspace_root().join("spin.toml"),
+            &HashMap::new(),
+            &BTreeMap::new(),
+            Some(&temp_file("runtime-config", &text)),
+            LogSink::Capture,
+        );
         Self::serve(app.expect("the application loads")).await
     }
 
@@ -186,9 +231,43 @@ pub fn runtime_config_with(values: &BTreeMap<String, String>) -> std::path::Path
     for (name, value) in values {
         table.insert(name.clone(), toml::Value::String(value.clone()));
     }
+    temp_file("runtime-config", &toml::to_string(&doc).expect("TOML"))
+}
+
+/// How the gateway reads sessions in this test run: `SGW_TEST_READS=key_value` runs the
+/// end-to-end suite with reads through Spin's key-value store (`scripts/test` runs it both
+/// ways); unset or `redis`, through outbound Redis.
+pub fn key_value_reads() -> bool {
+    std::env::var("SGW_TEST_READS").is_ok_and(|v| v == "key_value")
+}
+
+/// The runtime config section that backs the `default` key-value store with `redis_url`.
+pub fn key_value_section(redis_url: &str) -> String {
+    format!("[key_value_store.default]\ntype = \"redis\"\nurl = {redis_url:?}\n")
+}
+
+/// `variables` as this run's read mode wants them, and the runtime config section it needs.
+/// Tests that choose `session_reads` themselves, and Cluster setups (which key-value reads
+/// do not support), are left as they are.
+fn with_read_mode(variables: &[(&str, &str)]) -> (Vec<(String, String)>, Option<String>) {
+    let mut owned: Vec<(String, String)> = variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let chosen = |name: &str| variables.iter().any(|(k, v)| *k == name && !v.is_empty());
+    if !key_value_reads() || chosen("session_reads") || chosen("redis_cluster_nodes") {
+        return (owned, None);
+    }
+    let redis = variables
+        .iter()
+        .find(|(k, _)| *k == "redis_address")
+        .map_or("redis://127.0.0.1:6379", |(_, v)| v);
+    owned.push(("session_reads".into(), "key_value".into()));
+    (owned, Some(key_value_section(redis)))
+}
+
+/// `contents` in a new file under the temporary directory.
+pub fn temp_file(stem: &str, contents: &str) -> std::path::PathBuf {
     let mut bytes = [0u8; 8];
     getrandom::fill(&mut bytes).expect("random");
-    let path = std::env::temp_dir().join(format!("sgw-runtime-config-{}.toml", u64::from_le_bytes(bytes)));
-    std::fs::write(&path, toml::to_string(&doc).expect("TOML")).expect("write runtime config");
+    let path = std::env::temp_dir().join(format!("sgw-{stem}-{}.toml", u64::from_le_bytes(bytes)));
+    std::fs::write(&path, contents).expect("write temporary file");
     path
 }

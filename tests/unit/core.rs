@@ -778,6 +778,7 @@ fn every_configuration_error_names_its_variable() {
         (("user_header", "host"), "user_header"),
         (("data_header", "x-forwarded-user"), "data_header"),
         (("data_header", "x-session-user"), "data_header"),
+        (("session_reads", "kv"), "session_reads"),
     ];
     for (var, expected) in cases {
         let error = parse(&with(*var)).unwrap_err();
@@ -791,6 +792,18 @@ fn every_configuration_error_names_its_variable() {
     let mut login = with(("login_url", "/login"));
     login.push(("login_next_param", "a&b"));
     assert_eq!(parse(&login).unwrap_err().variable, "login_next_param");
+    let mut cluster_kv = with(("session_reads", "key_value"));
+    cluster_kv.push(("redis_cluster_nodes", "redis://127.0.0.1:7000"));
+    assert_eq!(parse(&cluster_kv).unwrap_err().variable, "session_reads");
+}
+
+#[test]
+fn session_reads_default_to_outbound_redis() {
+    assert_eq!(parse(&BASE).unwrap().reads, config::SessionReads::Redis);
+    assert_eq!(
+        parse(&with(("session_reads", "key_value"))).unwrap().reads,
+        config::SessionReads::KeyValue
+    );
 }
 
 #[test]
@@ -864,6 +877,40 @@ fn refresh_writes_only_below_the_threshold_and_never_past_the_absolute_end() {
         None,
         "a replica read (TTL unknown) never refreshes"
     );
+}
+
+#[test]
+fn a_record_tells_its_remaining_ttl_never_more_than_redis_would() {
+    // Idle 600 s, touched at 1000 s: Redis's TTL ends between 1600 and 1601 s.
+    assert_eq!(EXPIRY.remaining_ms_by_record(1_000_000, 1000, 4600), 600_000);
+    assert_eq!(EXPIRY.remaining_ms_by_record(1_300_500, 1000, 4600), 299_500);
+    assert_eq!(
+        EXPIRY.remaining_ms_by_record(4_300_000, 4000, 4600),
+        300_000,
+        "absolute end first"
+    );
+    assert_eq!(EXPIRY.remaining_ms_by_record(9_000_000, 1000, 4600), 0);
+    assert_eq!(EXPIRY.remaining_ms_by_record(u64::MAX, u64::MAX, u64::MAX), 0);
+    // The same refresh decision as from Redis's TTL.
+    let remaining = EXPIRY.remaining_ms_by_record(1_301_000, 1000, 4600);
+    assert_eq!(EXPIRY.refresh(1301, 4600, remaining), Some(600));
+}
+
+#[test]
+fn records_without_touched_at_read_as_touched_when_created() {
+    let old = br#"{"v":1,"user_id":"a","created_at":100,"expires_at":999999999999}"#;
+    let record: SessionRecordV1 = serde_json::from_slice(old).unwrap();
+    assert_eq!(record.last_touched(), 100);
+    assert!(
+        !String::from_utf8(record.to_json()).unwrap().contains("touched_at"),
+        "written as it was read"
+    );
+    let touched = SessionRecordV1 {
+        touched_at: Some(500),
+        ..record
+    };
+    let again: SessionRecordV1 = serde_json::from_slice(&touched.to_json()).unwrap();
+    assert_eq!(again.last_touched(), 500);
 }
 
 // ---- hooks ----

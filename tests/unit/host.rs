@@ -185,3 +185,40 @@ fn the_shipped_runtime_config_holds_every_variable_with_its_default() {
         manifest.variables.values().filter(|d| d.default.is_some()).count()
     );
 }
+
+#[test]
+fn key_value_labels_must_be_defined_as_spin_requires() {
+    use spin_host::key_value::KeyValueStores;
+    let redis = "[key_value_store.sessions]\ntype = \"redis\"\nurl = \"redis://127.0.0.1:6379\"\n";
+    assert!(
+        KeyValueStores::new(&["default".into()], None).is_ok(),
+        "`default` is always defined"
+    );
+    assert!(KeyValueStores::new(&["sessions".into()], Some(redis)).is_ok());
+    let undefined = KeyValueStores::new(&["sessions".into()], None)
+        .err()
+        .expect("undefined label");
+    assert!(
+        undefined.to_string().contains("unknown key_value_stores label"),
+        "{undefined}"
+    );
+    for bad in [
+        "[key_value_store.default]\ntype = \"redis\"\n",
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"not a url\"\n",
+        "[key_value_store.default]\ntype = \"azure_cosmos\"\n",
+    ] {
+        assert!(KeyValueStores::new(&["default".into()], Some(bad)).is_err(), "{bad}");
+    }
+    let manifest = Manifest::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .join("spin.toml"),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest.key_value_stores,
+        ["default"],
+        "the gateway may open `default` only"
+    );
+}

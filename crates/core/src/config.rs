@@ -38,6 +38,7 @@ pub const REDIS_SENTINELS: &str = "redis_sentinels";
 pub const REDIS_MASTER_NAME: &str = "redis_master_name";
 pub const REDIS_CLUSTER_NODES: &str = "redis_cluster_nodes";
 pub const ORIGIN_TIMEOUT_MS: &str = "origin_timeout_ms";
+pub const SESSION_READS: &str = "session_reads";
 
 /// Every variable the gateway reads, so an adapter can fetch them all up front.
 pub const VARIABLES: &[&str] = &[
@@ -65,6 +66,7 @@ pub const VARIABLES: &[&str] = &[
     REDIS_SENTINELS,
     REDIS_MASTER_NAME,
     REDIS_CLUSTER_NODES,
+    SESSION_READS,
 ];
 
 /// Defaults for the optional variables; spin.toml declares the same ones.
@@ -80,6 +82,24 @@ pub mod defaults {
     pub const HOOK_HEADER_PREFIX: &str = "x-sgw-";
     pub const REDIS_TIMEOUT_MS: u64 = 1000;
     pub const ORIGIN_TIMEOUT_MS: u64 = 30_000;
+    pub const SESSION_READS: &str = "redis";
+}
+
+/// Where session records are read from. Writes always go to Redis (they need TTLs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionReads {
+    /// Spin's outbound Redis: a new connection per request, the record and its TTL together.
+    Redis,
+    /// The component's `default` key-value store, which a runtime config backs with the same
+    /// Redis (one pooled connection for all requests). Misses and errors are read again
+    /// through outbound Redis, so a store that does not see the sessions costs speed, never
+    /// a wrong answer.
+    KeyValue,
+}
+
+impl SessionReads {
+    /// The key-value store label spin.toml grants the component (Spin defines it always).
+    pub const KEY_VALUE_LABEL: &str = "default";
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -163,6 +183,7 @@ pub struct Config {
     pub redis_timeout: Duration,
     /// Bound on connecting to the origin and on its first response byte.
     pub origin_timeout: Duration,
+    pub reads: SessionReads,
 }
 
 impl Config {
@@ -186,6 +207,23 @@ impl Config {
                 }),
             },
             cluster: parse_redis_list(REDIS_CLUSTER_NODES, get(REDIS_CLUSTER_NODES))?,
+        };
+        let reads = match or_default(SESSION_READS, defaults::SESSION_READS).as_str() {
+            "redis" => SessionReads::Redis,
+            "key_value" if !redis.cluster.is_empty() => {
+                return Err(ConfigError::new(
+                    SESSION_READS,
+                    "`key_value` cannot be used with `redis_cluster_nodes`: Spin's key-value Redis store \
+                     talks to one server and does not follow Cluster redirections",
+                ));
+            }
+            "key_value" => SessionReads::KeyValue,
+            other => {
+                return Err(ConfigError::new(
+                    SESSION_READS,
+                    format!("must be `redis` or `key_value`, not `{other}`"),
+                ));
+            }
         };
         let keys =
             KeyRing::parse(&required(SESSION_KEYS)?).map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?;
@@ -293,6 +331,7 @@ impl Config {
             expiry,
             redis_timeout: Duration::from_millis(millis(&get, REDIS_TIMEOUT_MS, defaults::REDIS_TIMEOUT_MS)?),
             origin_timeout: Duration::from_millis(millis(&get, ORIGIN_TIMEOUT_MS, defaults::ORIGIN_TIMEOUT_MS)?),
+            reads,
         })
     }
 

@@ -24,6 +24,16 @@ impl Expiry {
         Some(self.idle_secs.min(left))
     }
 
+    /// The remaining TTL (milliseconds) at `now_ms` of a record last touched at `touched_at`
+    /// (seconds), for reads that get the record without its TTL. Whole-second timestamps
+    /// make it up to a second short of Redis's TTL, never longer: a refresh may come a
+    /// little early, never too late.
+    pub fn remaining_ms_by_record(&self, now_ms: u64, touched_at: u64, expires_at: u64) -> i64 {
+        let end_secs = touched_at.saturating_add(self.idle_secs).min(expires_at);
+        let end_ms = end_secs.saturating_mul(1000).min(i64::MAX as u64) as i64;
+        end_ms.saturating_sub(now_ms.min(i64::MAX as u64) as i64).max(0)
+    }
+
     /// The TTL to set now if a refresh is due, given the key's remaining TTL in
     /// milliseconds (`-1`: the key has no TTL, which a restore or a manual PERSIST can do).
     ///

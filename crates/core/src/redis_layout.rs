@@ -68,6 +68,23 @@ redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
 return 1
 ";
 
+/// Pushes a session's idle timeout forward: a new TTL, and the record rewritten with the
+/// time of this refresh (`touched_at`) so that readers without the TTL can see it. When the
+/// record changed since the request loaded it, only the TTL is set: the next request that
+/// loads the new record rewrites it.
+/// KEYS: session. ARGV: record as loaded, refreshed record, ttl_secs.
+/// Returns 1 when the record was rewritten, 2 when only its TTL was set, 0 when it is gone.
+pub const REFRESH: &str = r"
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+if v == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 2
+";
+
 /// Ends one session. KEYS: session, user index. ARGV: id. Returns the number of records deleted.
 pub const LOGOUT: &str = r"
 local n = redis.call('DEL', KEYS[1])

@@ -38,6 +38,8 @@ pub enum RecordError {
 /// ```
 ///
 /// Timestamps are Unix seconds. Unknown fields are ignored so later versions can add some.
+/// `touched_at`, written by each idle refresh (absent: `created_at`), lets a reader that sees
+/// the record without its TTL (key-value reads) tell when the idle timeout runs out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecordV1 {
     pub v: u32,
@@ -46,6 +48,8 @@ pub struct SessionRecordV1 {
     pub data: Map<String, Value>,
     pub created_at: u64,
     pub expires_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub touched_at: Option<u64>,
 }
 
 impl SessionRecordV1 {
@@ -58,7 +62,13 @@ impl SessionRecordV1 {
             data,
             created_at: now,
             expires_at: now + ttl_secs,
+            touched_at: None,
         }
+    }
+
+    /// When the idle timeout was last pushed forward.
+    pub fn last_touched(&self) -> u64 {
+        self.touched_at.unwrap_or(self.created_at)
     }
 
     pub fn to_json(&self) -> Vec<u8> {

@@ -17,6 +17,7 @@ use lifecycle::{Current, LifecycleError};
 use session_gateway_core::cookie_codec::find_session;
 use session_gateway_core::hooks;
 use session_gateway_core::policy::{Access, RequestFacts, SessionLookup, accepts_html, decide};
+use session_gateway_core::redis_layout;
 use session_gateway_core::replies::Reply;
 use session_gateway_core::session::{GatewayRecordDecoder, SessionRecordV1};
 use session_gateway_core::{Config, Decision, VerifiedSessionId};
@@ -35,10 +36,11 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
             return replies::to_wasi(Reply::misconfigured());
         }
     };
-    let now = now();
+    let now_ms = now_ms();
+    let now = now_ms / 1000;
     let (head, body) = request.into_parts();
-    let store = RedisStore::new(&config.redis, config.redis_timeout);
-    let (lookup, loaded) = lookup_session(&config, &store, &head.headers, now).await;
+    let store = RedisStore::new(&config.redis, config.reads, config.redis_timeout);
+    let (lookup, mut loaded) = lookup_session(&config, &store, &head.headers, now_ms).await;
     let facts = RequestFacts {
         path: head.uri.path(),
         path_and_query: head.uri.path_and_query().map_or("/", |pq| pq.as_str()),
@@ -50,10 +52,15 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
         Decision::RedirectToLogin(location) => return replies::to_wasi(Reply::login_redirect(location)),
         Decision::Unavailable => return replies::to_wasi(Reply::unavailable()),
     };
-    let origin_response = match forward(&config, &store, head, body, &access, loaded.as_ref(), now).await {
+    let (forwarded, refreshed) = forward(&config, &store, head, body, &access, loaded.as_ref(), now).await;
+    let origin_response = match forwarded {
         Ok(response) => response,
         Err(reply) => return replies::to_wasi(reply),
     };
+    if let (Some(loaded), Some((record, bytes))) = (loaded.as_mut(), refreshed) {
+        // A hook's compare-and-set must start from what Redis holds now.
+        (loaded.current.record, loaded.current.bytes) = (record, bytes);
+    }
     let current = loaded
         .map(|l| l.current)
         .filter(|_| matches!(access, Access::Authenticated(_)));
@@ -64,6 +71,7 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
 }
 
 /// Sends the request to the origin; a due idle refresh runs beside it, never before it.
+/// Also returns the record as the refresh rewrote it, if it did.
 async fn forward(
     config: &Config,
     store: &impl SessionStore,
@@ -72,19 +80,35 @@ async fn forward(
     access: &Access,
     loaded: Option<&Loaded>,
     now: u64,
-) -> Result<OriginResponse, Reply> {
+) -> (Result<OriginResponse, Reply>, Option<(SessionRecordV1, Vec<u8>)>) {
     let refresh = async {
-        let Some(Loaded { current, remaining_ms }) = loaded else {
-            return;
+        let Loaded { current, remaining_ms } = loaded?;
+        let ttl = config.expiry.refresh(now, current.record.expires_at, *remaining_ms)?;
+        let refreshed = SessionRecordV1 {
+            touched_at: Some(now),
+            ..current.record.clone()
         };
-        if let Some(ttl) = config.expiry.refresh(now, current.record.expires_at, *remaining_ms)
-            && let Err(error) = store.touch(&config.session_key(&current.id), ttl).await
+        let bytes = refreshed.to_json();
+        let key = config.session_key(&current.id);
+        let ttl_arg = ttl.to_string();
+        match store
+            .script(
+                redis_layout::REFRESH,
+                &[&key],
+                &[&current.bytes, &bytes, ttl_arg.as_bytes()],
+            )
+            .await
         {
-            // The session stays valid until its current TTL runs out: log, do not fail the request.
-            log::error(format_args!(
-                "session #{} not refreshed: {error}",
-                current.id.fingerprint()
-            ));
+            Ok(1) => Some((refreshed, bytes)),
+            Ok(_) => None,
+            Err(error) => {
+                // The session stays valid until its current TTL runs out: log, do not fail the request.
+                log::error(format_args!(
+                    "session #{} not refreshed: {error}",
+                    current.id.fingerprint()
+                ));
+                None
+            }
         }
     };
     let client = client::facts(&head);
@@ -93,10 +117,8 @@ async fn forward(
         hooks: &config.hook_headers,
     };
     let origin = HttpOrigin::new(&config.origin, config.origin_timeout);
-    match join(origin.forward(head, body, owned, &client, access), refresh)
-        .await
-        .0
-    {
+    let (forwarded, refreshed) = join(origin.forward(head, body, owned, &client, access), refresh).await;
+    let forwarded = match forwarded {
         Ok(response) => Ok(response),
         Err(error) if upstream::is_timeout(&error) => {
             log::error(format_args!("origin timed out: {error}"));
@@ -106,7 +128,8 @@ async fn forward(
             log::error(format_args!("origin unreachable: {error}"));
             Err(Reply::bad_gateway())
         }
-    }
+    };
+    (forwarded, refreshed)
 }
 
 /// Carries out the session hooks in the origin's response; returns the `Set-Cookie`s to add.
@@ -150,21 +173,31 @@ async fn lookup_session(
     config: &Config,
     store: &impl SessionStore,
     headers: &http::HeaderMap,
-    now: u64,
+    now_ms: u64,
 ) -> (SessionLookup, Option<Loaded>) {
+    let now = now_ms / 1000;
     let Some(id) = find_session(headers, &config.cookie.name, &config.codec) else {
         return (SessionLookup::Missing, None);
     };
     match store.load(&config.session_key(&id)).await {
         Ok(Some(stored)) => match decode(&id, &stored.bytes, now) {
             Some((session, record)) => {
+                // Key-value reads come without a TTL: the record says when it was last touched.
+                let remaining_ms = match stored.remaining_ms {
+                    store::TTL_UNKNOWN => {
+                        config
+                            .expiry
+                            .remaining_ms_by_record(now_ms, record.last_touched(), record.expires_at)
+                    }
+                    known => known,
+                };
                 let loaded = Loaded {
                     current: Current {
                         id,
                         record,
                         bytes: stored.bytes,
                     },
-                    remaining_ms: stored.remaining_ms,
+                    remaining_ms,
                 };
                 (SessionLookup::Found(session), Some(loaded))
             }
@@ -202,8 +235,8 @@ fn is_navigation(head: &http::request::Parts) -> bool {
             .any(accepts_html)
 }
 
-fn now() -> u64 {
+fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -1,13 +1,14 @@
 //! The session store seam: records by key, and the lifecycle writes, each one round trip on
-//! the common path. Redis through Spin today: the expected primary first; Sentinel only
-//! after it fails; replicas for reads when no primary answers. Reads could move to Spin's
-//! key-value interface (a pooled connection) behind the same trait; writes stay on Redis,
-//! which has TTLs.
+//! the common path. Redis through Spin: the expected primary first; Sentinel only after it
+//! fails; replicas for reads when no primary answers. With `session_reads = key_value`,
+//! reads go first through Spin's key-value store (one pooled connection in the host, where
+//! outbound Redis opens a new one per request); writes stay on Redis, which has TTLs.
 
 use futures::future::{Either, select};
 use session_gateway_core::cluster::{self, Redirect};
-use session_gateway_core::config::{RedisTopology, Sentinel};
+use session_gateway_core::config::{RedisTopology, Sentinel, SessionReads};
 use session_gateway_core::redis_layout;
+use spin_sdk::key_value;
 use spin_sdk::redis::{Connection, Error, RedisParameter, RedisResult};
 use spin_sdk::wasip3::clocks::monotonic_clock;
 use std::cell::RefCell;
@@ -33,7 +34,8 @@ impl std::fmt::Display for StoreError {
     }
 }
 
-/// A stored record and its remaining TTL in milliseconds (`-1`: no TTL).
+/// A stored record and its remaining TTL in milliseconds (`-1`: no TTL; [`FROM_REPLICA`],
+/// [`TTL_UNKNOWN`]: not asked for).
 pub struct Stored {
     pub bytes: Vec<u8>,
     pub remaining_ms: i64,
@@ -42,8 +44,6 @@ pub struct Stored {
 pub trait SessionStore {
     /// The record under `key`, with its remaining TTL.
     async fn load(&self, key: &str) -> Result<Option<Stored>, StoreError>;
-    /// Sets the TTL of `key` (no-op when it is gone).
-    async fn touch(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError>;
     /// Overwrites the record under `key` with `bytes`, keeping its TTL, if it still holds
     /// `expected` (one round trip).
     async fn replace_if_unchanged(&self, key: &str, expected: &[u8], bytes: &[u8]) -> Result<Replaced, StoreError>;
@@ -64,8 +64,21 @@ pub enum Replaced {
 /// write would have to go to the primary, which just failed).
 pub const FROM_REPLICA: i64 = i64::MAX;
 
+/// A read through the key-value store, which has no TTLs: the record tells how long it has.
+pub const TTL_UNKNOWN: i64 = i64::MIN;
+
+thread_local! {
+    /// The key-value store, opened once per component instance: Spin answers each `open`
+    /// with a PING on the pooled connection, a round trip that reuse saves.
+    static KEY_VALUE: RefCell<Option<Rc<key_value::Store>>> = const { RefCell::new(None) };
+    /// Whether this instance already said that the key-value store misses sessions that
+    /// Redis holds (said once, not on every request).
+    static KEY_VALUE_MISS_TOLD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 pub struct RedisStore<'a> {
     topology: &'a RedisTopology,
+    reads: SessionReads,
     timeout: Duration,
     /// The primary's connection, opened on first use (Spin opens a new TCP connection per
     /// `open`, so once per request); replaced when Sentinel names another primary.
@@ -75,9 +88,10 @@ pub struct RedisStore<'a> {
 }
 
 impl<'a> RedisStore<'a> {
-    pub fn new(topology: &'a RedisTopology, timeout: Duration) -> Self {
+    pub fn new(topology: &'a RedisTopology, reads: SessionReads, timeout: Duration) -> Self {
         Self {
             topology,
+            reads,
             timeout,
             primary: RefCell::new(None),
             nodes: RefCell::new(HashMap::new()),
@@ -235,6 +249,70 @@ impl<'a> RedisStore<'a> {
         Err(StoreError::Unavailable(last))
     }
 
+    /// The record and its TTL from Redis, a replica when no primary answers.
+    async fn lookup(&self, key: &str) -> Result<Option<Stored>, StoreError> {
+        let args = vec![
+            binary(redis_layout::LOOKUP.as_bytes()),
+            RedisParameter::Int64(1),
+            binary(key.as_bytes()),
+        ];
+        match self.on_primary(key, "EVAL", args).await {
+            Ok(reply) => match reply.as_slice() {
+                [RedisResult::Binary(bytes), RedisResult::Int64(remaining_ms)] => Ok(Some(Stored {
+                    bytes: bytes.clone(),
+                    remaining_ms: *remaining_ms,
+                })),
+                [RedisResult::Nil, ..] | [] => Ok(None),
+                other => Err(StoreError::Corrupt(format!(
+                    "unexpected reply shape ({} values)",
+                    other.len()
+                ))),
+            },
+            Err(StoreError::Unavailable(reason)) => match self.read_replica(key).await {
+                Some(read) => {
+                    crate::log::info(format_args!("primary unavailable ({reason}); read from a replica"));
+                    read
+                }
+                None => Err(StoreError::Unavailable(reason)),
+            },
+            Err(corrupt) => Err(corrupt),
+        }
+    }
+
+    /// A record read through the key-value store, bounded like any Redis attempt. `None`
+    /// when it has no such key or fails: the caller asks Redis itself.
+    async fn read_key_value(&self, key: &str) -> Option<Vec<u8>> {
+        let read = self.within(async {
+            let store = match KEY_VALUE.with_borrow(Clone::clone) {
+                Some(store) => store,
+                None => {
+                    let store = Rc::new(
+                        key_value::Store::open(SessionReads::KEY_VALUE_LABEL)
+                            .await
+                            .map_err(|e| StoreError::Unavailable(format!("key-value store: {e}")))?,
+                    );
+                    KEY_VALUE.with_borrow_mut(|slot| *slot = Some(store.clone()));
+                    store
+                }
+            };
+            store
+                .get(key)
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("key-value store: {e}")))
+        });
+        match read.await {
+            Ok(found) => found,
+            Err(error) => {
+                // A broken handle is opened again on the next request.
+                KEY_VALUE.with_borrow_mut(|slot| *slot = None);
+                crate::log::error(format_args!(
+                    "session read through the key-value store failed ({error}); reading from Redis"
+                ));
+                None
+            }
+        }
+    }
+
     /// A record read from the first replica that answers (plain GET: works on any version).
     async fn read_replica(&self, key: &str) -> Option<Result<Option<Stored>, StoreError>> {
         for address in &self.topology.replicas {
@@ -279,37 +357,29 @@ fn binary(bytes: &[u8]) -> RedisParameter {
 
 impl SessionStore for RedisStore<'_> {
     async fn load(&self, key: &str) -> Result<Option<Stored>, StoreError> {
-        let args = vec![
-            binary(redis_layout::LOOKUP.as_bytes()),
-            RedisParameter::Int64(1),
-            binary(key.as_bytes()),
-        ];
-        match self.on_primary(key, "EVAL", args).await {
-            Ok(reply) => match reply.as_slice() {
-                [RedisResult::Binary(bytes), RedisResult::Int64(remaining_ms)] => Ok(Some(Stored {
-                    bytes: bytes.clone(),
-                    remaining_ms: *remaining_ms,
-                })),
-                [RedisResult::Nil, ..] | [] => Ok(None),
-                other => Err(StoreError::Corrupt(format!(
-                    "unexpected reply shape ({} values)",
-                    other.len()
-                ))),
-            },
-            Err(StoreError::Unavailable(reason)) => match self.read_replica(key).await {
-                Some(read) => {
-                    crate::log::info(format_args!("primary unavailable ({reason}); read from a replica"));
-                    read
-                }
-                None => Err(StoreError::Unavailable(reason)),
-            },
-            Err(corrupt) => Err(corrupt),
+        if self.reads == SessionReads::KeyValue {
+            if let Some(bytes) = self.read_key_value(key).await {
+                return Ok(Some(Stored {
+                    bytes,
+                    remaining_ms: TTL_UNKNOWN,
+                }));
+            }
+            // A miss is an ended session or a store that does not see Redis's sessions:
+            // Redis decides, so a misconfigured store costs speed, never a refusal.
+            let found = self.lookup(key).await;
+            if let Ok(Some(_)) = &found
+                && !KEY_VALUE_MISS_TOLD.replace(true)
+            {
+                crate::log::error(format_args!(
+                    "the key-value store `{}` missed a session that Redis holds: is it backed by the same Redis \
+                     (runtime config `[key_value_store.{}] type = \"redis\"`)? Reads fall back to outbound Redis",
+                    SessionReads::KEY_VALUE_LABEL,
+                    SessionReads::KEY_VALUE_LABEL
+                ));
+            }
+            return found;
         }
-    }
-
-    async fn touch(&self, key: &str, ttl_secs: u64) -> Result<(), StoreError> {
-        let args = vec![binary(key.as_bytes()), RedisParameter::Int64(ttl_secs as i64)];
-        self.on_primary(key, "EXPIRE", args).await.map(drop)
+        self.lookup(key).await
     }
 
     async fn replace_if_unchanged(&self, key: &str, expected: &[u8], bytes: &[u8]) -> Result<Replaced, StoreError> {

@@ -1,12 +1,13 @@
 //! A small Spin-compatible host for session-gateway: it loads the real `spin.toml` and the
 //! real `.wasm`, and serves the component over HTTP the way `spin up` does, giving it
-//! `wasi:http` (p3), `spin:redis@3.0.0` and `spin:variables@3.0.0`.
+//! `wasi:http` (p3), `spin:redis@3.0.0`, `spin:variables@3.0.0` and `spin:key-value@3.0.0`.
 //!
 //! It is a test instrument and a local runner, not a fork of Spin: one HTTP trigger, one
 //! component, environment variables as the only variables provider. The README lists where
 //! it differs from `spin up`.
 
 pub mod allowed_hosts;
+pub mod key_value;
 pub mod manifest;
 mod outbound_http;
 mod redis;
@@ -62,6 +63,8 @@ pub struct App {
     pub redis_ca: Option<Vec<u8>>,
     /// What components of this app asked of Redis, for benchmarks and tests.
     pub redis_stats: RedisStats,
+    /// The app's key-value stores (`spin:key-value`), by label.
+    pub key_value: key_value::KeyValueStores,
 }
 
 /// Counts of `spin:redis` use: each `open` is a new TCP connection, each call a round trip.
@@ -115,10 +118,22 @@ impl App {
     ) -> Result<Arc<Self>> {
         let manifest = Manifest::load(manifest_path)?;
         let shared_env = Arc::new(env.clone());
-        let from_runtime_config = match runtime_config {
-            Some(path) => variables::load_runtime_config(path, &shared_env)?,
-            None => Vec::new(),
+        let runtime_config_text = match runtime_config {
+            Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?),
+            None => None,
         };
+        let from_runtime_config = match (&runtime_config_text, runtime_config) {
+            (Some(text), Some(path)) => variables::runtime_config_providers(text, &shared_env)
+                .with_context(|| format!("in {}", path.display()))?,
+            _ => Vec::new(),
+        };
+        let key_value = key_value::KeyValueStores::new(&manifest.key_value_stores, runtime_config_text.as_deref())
+            .with_context(|| {
+                format!(
+                    "in {}",
+                    runtime_config.map_or("the runtime config".into(), |p| p.display().to_string())
+                )
+            })?;
         let variables = variables::Variables::new(
             &manifest,
             variables::providers(overrides, from_runtime_config, shared_env),
@@ -137,6 +152,7 @@ impl App {
         wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
         spin_imports::redis_v3::add_to_linker::<_, SpinHost>(&mut linker, |s| s)?;
         spin_imports::variables_v3::add_to_linker::<_, SpinHost>(&mut linker, |s| s)?;
+        spin_imports::key_value_v3::add_to_linker::<_, SpinHost>(&mut linker, |s| s)?;
         let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
         let captured = (logs == LogSink::Capture).then(|| MemoryOutputPipe::new(CAPTURE_BYTES));
         let redis_ca = match env.get("SPIN_HOST_REDIS_CA") {
@@ -153,6 +169,7 @@ impl App {
             captured,
             redis_ca,
             redis_stats: RedisStats::default(),
+            key_value,
         }))
     }
 

@@ -1,5 +1,6 @@
 //! The parts of a Spin manifest (version 2) this host understands: application variables,
-//! one HTTP trigger, and its component's source, variables and allowed outbound hosts.
+//! one HTTP trigger, and its component's source, variables, allowed outbound hosts and
+//! key-value stores.
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -42,6 +43,8 @@ struct ComponentDecl {
     allowed_outbound_hosts: Vec<String>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
+    #[serde(default)]
+    key_value_stores: Vec<String>,
 }
 
 /// The one HTTP component of an application, as the host will run it.
@@ -54,6 +57,8 @@ pub struct Manifest {
     pub source: PathBuf,
     pub allowed_outbound_hosts: Vec<String>,
     pub component_variables: BTreeMap<String, String>,
+    /// Key-value store labels the component may open.
+    pub key_value_stores: Vec<String>,
 }
 
 impl Manifest {
@@ -82,6 +87,7 @@ impl Manifest {
             source: dir.join(&component.source),
             allowed_outbound_hosts: component.allowed_outbound_hosts.clone(),
             component_variables: component.variables.clone(),
+            key_value_stores: component.key_value_stores.clone(),
         })
     }
 }
