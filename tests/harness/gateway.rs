@@ -84,7 +84,7 @@ impl Gateway {
         let manifest = std::fs::read_to_string(root.join("spin.toml"))
             .expect("spin.toml")
             .replace(
-                r#"allowed_outbound_hosts = ["{{ origin_url }}", "{{ redis_address }}"]"#,
+                r#"allowed_outbound_hosts = ["{{ origin_url }}", "{{ redis_address }}", "{{ redis_allowed_hosts }}"]"#,
                 &format!("allowed_outbound_hosts = [{list}]"),
             )
             .replace("source = \"target/", &format!("source = \"{}/target/", root.display()));
