@@ -171,7 +171,8 @@ fn the_schema_check_refuses_what_the_api_server_refuses() {
         edit(&mut copy);
         spinapp_violations(&copy)
     };
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
         (
             "missing image",
             Box::new(|a| drop(a["spec"].as_object_mut().unwrap().remove("image"))),
