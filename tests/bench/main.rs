@@ -20,7 +20,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use session_gateway_core::Config;
-use session_gateway_core::cookie_codec::{CookieCodec, SignedCookieV1};
+use session_gateway_core::cookie_codec::{CookieCodec, SessionId, SignedCookieV1};
+use session_gateway_core::express::ExpressCookie;
 use session_gateway_core::keys::KeyRing;
 use session_gateway_core::redis_layout;
 use session_gateway_core::session::SessionRecordV1;
@@ -245,6 +246,30 @@ fn many_sessions(redis: &mut redis::Connection, n: usize, pttl_ms: Option<u64>) 
     cookies
 }
 
+/// A session as express-session and connect-redis write it; returns its cookie value.
+fn express_session(redis: &mut redis::Connection, secret: &str) -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("random");
+    let id = SessionId::parse(&base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        bytes,
+    ))
+    .expect("an id");
+    let record = serde_json::json!({
+        "cookie": {"originalMaxAge": 86_400_000, "expires": "2100-01-01T00:00:00.000Z", "httpOnly": true, "path": "/"},
+        "passport": {"user": "bench-user"},
+        "role": "user",
+    });
+    redis::cmd("SET")
+        .arg(format!("sess:{}", id.as_str()))
+        .arg(record.to_string())
+        .arg("EX")
+        .arg(86_400)
+        .query::<()>(redis)
+        .expect("SET");
+    ExpressCookie::new(KeyRing::parse_with_minimum(secret, 1).expect("secret")).encode(&id)
+}
+
 fn with_cookie(path: &str, cookie: &str, extra: &[(&str, &str)]) -> (String, Vec<(String, String)>) {
     let mut headers = vec![("cookie".to_owned(), format!("sgw_session={cookie}"))];
     headers.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
@@ -269,8 +294,13 @@ async fn main() {
     let floor = Gateway::start_from(&floor_manifest, &vars[..2]).await;
     let runtime_config = Gateway::start_styled(&vars, VariableStyle::RuntimeConfig).await;
     let key_value = Gateway::start_reading_key_value(&vars, &redis_url).await;
+    let mut express_vars = vars.to_vec();
+    express_vars.retain(|(k, _)| *k != "session_keys");
+    express_vars.extend([("session_format", "express"), ("session_keys", "keyboard cat")]);
+    let express = Gateway::start_styled(&express_vars, VariableStyle::RuntimeConfig).await;
     let mut conn = redis.connection().expect("redis");
     let cookie = sessions::create(&mut conn, "bench-user", serde_json::json!({"role": "user"}), KEY_A);
+    let express_cookie = express_session(&mut conn, "keyboard cat");
     let mut invalid = cookie.clone().into_bytes();
     let i = invalid.len() - 5;
     invalid[i] = if invalid[i] == b'A' { b'B' } else { b'A' };
@@ -302,6 +332,7 @@ async fn main() {
 
     let (c, i) = (cookie.clone(), invalid.clone());
     let (c2, c3, c4) = (cookie.clone(), cookie.clone(), cookie.clone());
+    let c5 = express_cookie.clone();
     let scenarios: Vec<(&str, SocketAddr, Next, u16)> = vec![
         (
             "origin direct (baseline)",
@@ -337,6 +368,17 @@ async fn main() {
             "  same, + key-value reads",
             key_value.addr,
             Box::new(move |_| Some(with_cookie("/app", &c4, &[]))),
+            200,
+        ),
+        (
+            "  same, session_format = express",
+            express.addr,
+            Box::new(move |_| {
+                Some((
+                    String::from("/app"),
+                    vec![("cookie".into(), format!("connect.sid={c5}"))],
+                ))
+            }),
             200,
         ),
         (
@@ -383,7 +425,7 @@ async fn main() {
             200,
         ),
     ];
-    let gateways = [&gateway, &flags, &runtime_config, &key_value, &floor];
+    let gateways = [&gateway, &flags, &runtime_config, &key_value, &express, &floor];
     for (name, addr, next, expect) in &scenarios {
         let measured = gateways.iter().find(|g| g.addr == *addr);
         let before = measured.map(|g| counts(g));

@@ -3,6 +3,7 @@
 //! host, and a plain HTTP/1.1 client over TCP. Nothing here is a mock.
 
 pub mod client;
+pub mod framework_app;
 pub mod gateway;
 pub mod origin;
 pub mod redis_server;
@@ -11,6 +12,7 @@ pub mod stack;
 pub mod steady_origin;
 
 pub use client::{Reply, send};
+pub use framework_app::FrameworkApp;
 pub use gateway::{Gateway, VariableStyle};
 pub use origin::Origin;
 pub use redis_server::{RedisCluster, RedisServer};

@@ -779,6 +779,8 @@ fn every_configuration_error_names_its_variable() {
         (("data_header", "x-forwarded-user"), "data_header"),
         (("data_header", "x-session-user"), "data_header"),
         (("session_reads", "kv"), "session_reads"),
+        (("session_format", "php"), "session_format"),
+        (("session_format", "rails"), "session_format"),
     ];
     for (var, expected) in cases {
         let error = parse(&with(*var)).unwrap_err();
@@ -795,6 +797,25 @@ fn every_configuration_error_names_its_variable() {
     let mut cluster_kv = with(("session_reads", "key_value"));
     cluster_kv.push(("redis_cluster_nodes", "redis://127.0.0.1:7000"));
     assert_eq!(parse(&cluster_kv).unwrap_err().variable, "session_reads");
+}
+
+#[test]
+fn the_express_format_takes_express_defaults_and_secrets() {
+    let mut vars = with(("session_format", "express"));
+    vars.retain(|(n, _)| *n != "session_keys");
+    vars.push(("session_keys", "keyboard cat"));
+    let config = parse(&vars).unwrap();
+    assert_eq!(config.cookie.name, "connect.sid");
+    assert_eq!(config.key_prefix, "sess:");
+    assert_eq!(config.format.name(), "express");
+    assert_eq!(config.session_key(&id(1)), format!("sess:{}", id(1).as_str()), "no hash tag");
+    vars.push(("session_user_pointer", "passport.user"));
+    assert_eq!(parse(&vars).unwrap_err().variable, "session_user_pointer");
+    // The native format keeps its 32-byte minimum.
+    assert_eq!(
+        parse(&with(("session_keys", "keyboard cat"))).unwrap_err().variable,
+        "session_keys"
+    );
 }
 
 #[test]
@@ -1325,4 +1346,181 @@ fn a_users_sessions_and_index_share_a_slot() {
         format!("sgw:{}", id(1).as_str()),
         "untagged ids keep the plain layout"
     );
+}
+
+// ---- express (express-session + connect-redis) ----
+
+mod express_format {
+    use proptest::prelude::*;
+    use session_gateway_core::express::{ExpressCookie, ExpressRecordDecoder, parse_iso8601};
+    use session_gateway_core::session::{ForeignRecord, RecordError, SessionDecoder};
+    use session_gateway_core::{CookieCodec, KeyRing, SessionId};
+
+    const ID: &str = "Xq3iRAtB0pQ7kM2nV9sL4wYz8cE1fH6J";
+    // From Node.js: encodeURIComponent('s:' + cookie-signature's sign(ID, secret)).
+    const SIGNED_KEYBOARD_CAT: &str =
+        "s%3AXq3iRAtB0pQ7kM2nV9sL4wYz8cE1fH6J.Wae5W8afhgCQuZXatYKe%2F0ar70x2qm1COYUFeeoZbHA";
+    const SIGNED_SECOND: &str = "s%3AXq3iRAtB0pQ7kM2nV9sL4wYz8cE1fH6J.nCREz74GL3%2FzumyLuOVhZorF9cOb%2Fkx4e3RFOBgBR1k";
+
+    fn codec(secrets: &str) -> ExpressCookie {
+        ExpressCookie::new(KeyRing::parse_with_minimum(secrets, 1).unwrap())
+    }
+
+    #[test]
+    fn cookies_signed_by_express_session_verify_with_any_secret() {
+        let id = codec("keyboard cat").decode(SIGNED_KEYBOARD_CAT).expect("verifies");
+        assert_eq!(id.as_str(), ID);
+        let rotated = codec("second secret,keyboard cat");
+        assert!(
+            rotated.decode(SIGNED_KEYBOARD_CAT).is_some(),
+            "the old secret still verifies"
+        );
+        assert!(rotated.decode(SIGNED_SECOND).is_some());
+        assert_eq!(
+            rotated.encode(&SessionId::parse(ID).unwrap()),
+            SIGNED_SECOND,
+            "the first secret signs, as Express does"
+        );
+        assert!(codec("another secret").decode(SIGNED_KEYBOARD_CAT).is_none());
+        // Decoded by hand (as a browser may send it) verifies too.
+        let plain = SIGNED_KEYBOARD_CAT.replace("%3A", ":").replace("%2F", "/");
+        assert!(codec("keyboard cat").decode(&plain).is_some());
+    }
+
+    #[test]
+    fn unsigned_truncated_or_altered_cookies_are_no_session() {
+        let c = codec("keyboard cat");
+        for bad in [
+            ID.to_owned(),
+            format!("s%3A{ID}"),
+            format!("s%3A{ID}."),
+            SIGNED_KEYBOARD_CAT.replacen("s%3A", "", 1),
+            SIGNED_KEYBOARD_CAT.replacen("Xq3", "Yq3", 1),
+            SIGNED_KEYBOARD_CAT[..SIGNED_KEYBOARD_CAT.len() - 1].to_owned(),
+            format!("{SIGNED_KEYBOARD_CAT}A"),
+            SIGNED_KEYBOARD_CAT.replace("%2F", "%2"),
+            SIGNED_KEYBOARD_CAT.replace("%3A", "%ZZ"),
+            "s%3A..".to_owned(),
+            "s%3A%C3%A9.x".to_owned(),
+        ] {
+            assert!(c.decode(&bad).is_none(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_cookie_value_decodes_without_panicking(value in ".{0,300}") {
+            let c = codec("keyboard cat");
+            let _ = c.decode(&value);
+        }
+
+        #[test]
+        fn any_single_character_change_is_refused(pos in 0usize..80, to in any::<char>()) {
+            let c = codec("keyboard cat");
+            let mut chars: Vec<char> = SIGNED_KEYBOARD_CAT.chars().collect();
+            let pos = pos % chars.len();
+            prop_assume!(chars[pos] != to);
+            chars[pos] = to;
+            let changed: String = chars.into_iter().collect();
+            // Only re-spellings of the same bytes (an escape decoded by hand) may pass.
+            if let Some(id) = c.decode(&changed) {
+                prop_assert_eq!(id.as_str(), ID);
+            }
+        }
+    }
+
+    fn record(pointer: &str, keys: Option<&[&str]>) -> ForeignRecord {
+        ForeignRecord {
+            user_pointer: pointer.into(),
+            data_keys: keys.map(|k| k.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    const NOW: u64 = 1_764_374_400; // 2025-11-29T00:00:00Z
+
+    #[test]
+    fn connect_redis_records_decode_with_the_user_at_the_pointer() {
+        let json = br#"{"cookie":{"originalMaxAge":86400000,"expires":"2025-11-30T00:00:00.123Z","httpOnly":true,"path":"/"},"passport":{"user":"alice"},"cart":[1,2],"csrfSecret":"s3cr3t"}"#;
+        let all = record("/passport/user", None);
+        let session = ExpressRecordDecoder { record: &all }.decode(json, NOW).unwrap();
+        assert_eq!(session.user_id, "alice");
+        assert_eq!(session.expires_at, 1_764_460_800);
+        let allowed = record("/passport/user", Some(&["passport", "cart"]));
+        let session = ExpressRecordDecoder { record: &allowed }.decode(json, NOW).unwrap();
+        let data =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &session.data_header).unwrap();
+        let data: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        assert_eq!(
+            data,
+            serde_json::json!({"passport": {"user": "alice"}, "cart": [1, 2]}),
+            "only the allowed keys"
+        );
+        let numeric = br#"{"cookie":{"expires":null},"passport":{"user":42}}"#;
+        assert_eq!(
+            ExpressRecordDecoder { record: &all }
+                .decode(numeric, NOW)
+                .unwrap()
+                .user_id,
+            "42"
+        );
+    }
+
+    #[test]
+    fn sessions_without_a_user_expired_or_hostile_are_no_session() {
+        let r = record("/passport/user", None);
+        let decode = |bytes: &[u8]| ExpressRecordDecoder { record: &r }.decode(bytes, NOW);
+        assert_eq!(decode(br#"{"cookie":{"expires":null}}"#), Err(RecordError::Anonymous));
+        assert_eq!(decode(br#"{"cookie":{},"passport":{}}"#), Err(RecordError::Anonymous));
+        assert_eq!(
+            decode(br#"{"cookie":{"expires":"2025-11-28T23:59:59.000Z"},"passport":{"user":"a"}}"#),
+            Err(RecordError::Expired)
+        );
+        for hostile in [
+            &br#"{"cookie":{"expires":"tomorrow"},"passport":{"user":"a"}}"#[..],
+            br#"{"cookie":{"expires":5},"passport":{"user":"a"}}"#,
+            br#"{"passport":{"user":"a b"}}"#,
+            br#"{"passport":{"user":{"id":1}}}"#,
+            br#"{"passport":{"user":1.5}}"#,
+            br#"["passport"]"#,
+            br#"{"passport":"#,
+            b"\xff\xfe",
+        ] {
+            assert!(decode(hostile).is_err(), "{}", String::from_utf8_lossy(hostile));
+        }
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(decode(deep.as_bytes()).is_err());
+        let huge = format!(r#"{{"passport":{{"user":"a"}},"x":"{}"}}"#, "x".repeat(70_000));
+        assert_eq!(decode(huge.as_bytes()), Err(RecordError::TooLarge));
+        let wide = format!(r#"{{"passport":{{"user":"a"}},"x":"{}"}}"#, "x".repeat(10_000));
+        assert_eq!(decode(wide.as_bytes()), Err(RecordError::DataTooLarge));
+    }
+
+    proptest! {
+        #[test]
+        fn hostile_records_never_panic_and_never_yield_a_foreign_user(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let r = record("/passport/user", None);
+            if let Ok(session) = (ExpressRecordDecoder { record: &r }).decode(&bytes, NOW) {
+                // Anything accepted really holds that user at the pointer.
+                let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                let at = value.pointer("/passport/user").unwrap();
+                prop_assert_eq!(at.as_str().map(str::to_owned).unwrap_or_else(|| at.to_string()), session.user_id);
+            }
+        }
+    }
+
+    #[test]
+    fn dates_parse_as_javascript_writes_them() {
+        assert_eq!(parse_iso8601("2025-11-30T00:00:00.123Z"), Some(1_764_460_800));
+        assert_eq!(parse_iso8601("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_iso8601("2000-02-29T12:34:56.000Z"), Some(951_827_696));
+        for bad in [
+            "2025-13-01T00:00:00Z",
+            "2025-11-30 00:00:00Z",
+            "2025-11-30T00:00:00",
+            "x",
+            "2025-11-30T00:00:00.Z1",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad}");
+        }
+    }
 }

@@ -1,12 +1,14 @@
 //! The gateway's configuration, parsed from Spin variables into a [`Config`] that only
 //! exists when every value is valid. Each error names the variable at fault.
 
-use crate::cookie_codec::SignedCookieV1;
+use crate::cookie_codec::{CookieCodec, SignedCookieV1};
 use crate::expiry::Expiry;
+use crate::express::{self, ExpressCookie};
 use crate::forwarding::{IdentityHeaders, folded, is_hop_by_hop};
 use crate::hooks::HookHeaders;
 use crate::keys::KeyRing;
 use crate::policy::{LoginRedirect, PublicPaths};
+use crate::session::ForeignRecord;
 use crate::set_cookie::{CookieSettings, CookieSettingsError};
 use cookie::SameSite;
 use http::HeaderName;
@@ -39,6 +41,9 @@ pub const REDIS_MASTER_NAME: &str = "redis_master_name";
 pub const REDIS_CLUSTER_NODES: &str = "redis_cluster_nodes";
 pub const ORIGIN_TIMEOUT_MS: &str = "origin_timeout_ms";
 pub const SESSION_READS: &str = "session_reads";
+pub const SESSION_FORMAT: &str = "session_format";
+pub const SESSION_USER_POINTER: &str = "session_user_pointer";
+pub const SESSION_DATA_KEYS: &str = "session_data_keys";
 
 /// Every variable the gateway reads, so an adapter can fetch them all up front.
 pub const VARIABLES: &[&str] = &[
@@ -67,6 +72,9 @@ pub const VARIABLES: &[&str] = &[
     REDIS_MASTER_NAME,
     REDIS_CLUSTER_NODES,
     SESSION_READS,
+    SESSION_FORMAT,
+    SESSION_USER_POINTER,
+    SESSION_DATA_KEYS,
 ];
 
 /// Defaults for the optional variables; spin.toml declares the same ones.
@@ -83,6 +91,52 @@ pub mod defaults {
     pub const REDIS_TIMEOUT_MS: u64 = 1000;
     pub const ORIGIN_TIMEOUT_MS: u64 = 30_000;
     pub const SESSION_READS: &str = "redis";
+    pub const SESSION_FORMAT: &str = "native";
+}
+
+/// Whose sessions the gateway reads: its own, or those a framework already keeps in Redis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionFormat {
+    /// The gateway's own cookie and record, with the whole lifecycle (hooks, refresh).
+    Native,
+    /// express-session with connect-redis: read only; the app owns its sessions.
+    Express(ForeignRecord),
+}
+
+impl SessionFormat {
+    pub fn is_native(&self) -> bool {
+        matches!(self, Self::Native)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Express(_) => "express",
+        }
+    }
+}
+
+/// The session cookie's codec, as the format says.
+#[derive(Debug, Clone)]
+pub enum Codec {
+    Native(SignedCookieV1),
+    Express(ExpressCookie),
+}
+
+impl CookieCodec for Codec {
+    fn decode(&self, value: &str) -> Option<crate::VerifiedSessionId> {
+        match self {
+            Self::Native(codec) => codec.decode(value),
+            Self::Express(codec) => codec.decode(value),
+        }
+    }
+
+    fn encode(&self, id: &crate::SessionId) -> String {
+        match self {
+            Self::Native(codec) => codec.encode(id),
+            Self::Express(codec) => codec.encode(id),
+        }
+    }
 }
 
 /// Where session records are read from. Writes always go to Redis (they need TTLs).
@@ -171,7 +225,8 @@ impl RedisTopology {
 pub struct Config {
     pub origin: Origin,
     pub redis: RedisTopology,
-    pub codec: SignedCookieV1,
+    pub codec: Codec,
+    pub format: SessionFormat,
     pub cookie: CookieSettings,
     pub key_prefix: String,
     pub public_paths: PublicPaths,
@@ -225,16 +280,68 @@ impl Config {
                 ));
             }
         };
-        let keys =
-            KeyRing::parse(&required(SESSION_KEYS)?).map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?;
-        let cookie_name = or_default(COOKIE_NAME, defaults::COOKIE_NAME);
+        let secrets = required(SESSION_KEYS)?;
+        let user_pointer = |default: &str| {
+            let pointer = or_default(SESSION_USER_POINTER, default);
+            if pointer.starts_with('/') {
+                Ok(pointer)
+            } else {
+                Err(ConfigError::new(
+                    SESSION_USER_POINTER,
+                    "must be a JSON pointer such as `/passport/user`",
+                ))
+            }
+        };
+        let data_keys = get(SESSION_DATA_KEYS).map(|keys| {
+            keys.split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        });
+        let (codec, format, default_cookie, default_prefix) =
+            match or_default(SESSION_FORMAT, defaults::SESSION_FORMAT).as_str() {
+                "native" => (
+                    Codec::Native(SignedCookieV1::new(
+                        KeyRing::parse(&secrets).map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?,
+                    )),
+                    SessionFormat::Native,
+                    defaults::COOKIE_NAME,
+                    defaults::KEY_PREFIX,
+                ),
+                "express" => (
+                    Codec::Express(ExpressCookie::new(
+                        KeyRing::parse_with_minimum(&secrets, 1)
+                            .map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?,
+                    )),
+                    SessionFormat::Express(ForeignRecord {
+                        user_pointer: user_pointer(express::DEFAULT_USER_POINTER)?,
+                        data_keys,
+                    }),
+                    express::DEFAULT_COOKIE_NAME,
+                    express::DEFAULT_KEY_PREFIX,
+                ),
+                other @ ("php" | "laravel" | "flask" | "django" | "spring") => {
+                    return Err(ConfigError::new(
+                        SESSION_FORMAT,
+                        format!("`{other}` is not supported yet (`native` or `express`)"),
+                    ));
+                }
+                other => {
+                    return Err(ConfigError::new(
+                        SESSION_FORMAT,
+                        format!("must be `native` or `express`, not `{other}`"),
+                    ));
+                }
+            };
+        let cookie_name = or_default(COOKIE_NAME, default_cookie);
         if !is_cookie_name(&cookie_name) {
             return Err(ConfigError::new(
                 COOKIE_NAME,
                 "is not a valid cookie name (RFC 6265 token)",
             ));
         }
-        let key_prefix = or_default(KEY_PREFIX, defaults::KEY_PREFIX);
+        let key_prefix = or_default(KEY_PREFIX, default_prefix);
         let public_paths = PublicPaths::parse(&get(PUBLIC_PATHS).unwrap_or_default())
             .map_err(|p| ConfigError::new(PUBLIC_PATHS, p))?;
         let login = match get(LOGIN_URL) {
@@ -318,7 +425,8 @@ impl Config {
         Ok(Self {
             origin,
             redis,
-            codec: SignedCookieV1::new(keys),
+            codec,
+            format,
             cookie,
             key_prefix,
             public_paths,
@@ -335,9 +443,13 @@ impl Config {
         })
     }
 
-    /// The Redis key of a session.
+    /// The Redis key of a session: the gateway's layout for its own sessions, prefix + id
+    /// for a framework's.
     pub fn session_key(&self, id: &crate::SessionId) -> String {
-        crate::redis_layout::session_key(&self.key_prefix, id)
+        match self.format {
+            SessionFormat::Native => crate::redis_layout::session_key(&self.key_prefix, id),
+            SessionFormat::Express(_) => format!("{}{}", self.key_prefix, id.as_str()),
+        }
     }
 
     /// The Redis key of a user's session index.

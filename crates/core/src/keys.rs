@@ -39,13 +39,18 @@ impl std::fmt::Debug for KeyRing {
 impl KeyRing {
     /// Parses a comma-separated list of secrets, the signing key first.
     pub fn parse(secrets: &str) -> Result<Self, KeyError> {
+        Self::parse_with_minimum(secrets, MIN_SECRET_BYTES)
+    }
+
+    /// Like [`KeyRing::parse`], for secrets another framework chose (Express takes any).
+    pub fn parse_with_minimum(secrets: &str, minimum: usize) -> Result<Self, KeyError> {
         let macs = secrets
             .split(SECRET_SEPARATOR)
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .enumerate()
             .map(|(i, secret)| {
-                if secret.len() < MIN_SECRET_BYTES {
+                if secret.len() < minimum {
                     return Err(KeyError::TooShort {
                         position: i + 1,
                         len: secret.len(),

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod config;
 pub mod cookie_codec;
 pub mod expiry;
+pub mod express;
 pub mod forwarding;
 pub mod hooks;
 pub mod keys;

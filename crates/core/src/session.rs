@@ -29,6 +29,9 @@ pub enum RecordError {
     DataTooLarge,
     #[error("record has expired")]
     Expired,
+    /// A framework's session without a user at the configured pointer: not logged in.
+    #[error("the session has no user")]
+    Anonymous,
 }
 
 /// The gateway's record format, version 1 (JSON):
@@ -132,6 +135,65 @@ impl GatewayRecordDecoder {
             expires_at: record.expires_at,
         };
         Ok((session, record))
+    }
+}
+
+/// What every foreign session format shares once its record is parsed: where the user id
+/// is, and which top-level keys of the session go into the data header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForeignRecord {
+    /// A JSON pointer (RFC 6901) to the user id: `/passport/user`, `/user_id`, ...
+    pub user_pointer: String,
+    /// The top-level keys forwarded in the data header; `None`: all of them.
+    pub data_keys: Option<Vec<String>>,
+}
+
+impl ForeignRecord {
+    /// JSON of an object, within the record size bound (nesting is capped by the parser).
+    pub fn parse_json(&self, bytes: &[u8]) -> Result<Value, RecordError> {
+        if bytes.len() > MAX_RECORD_BYTES {
+            return Err(RecordError::TooLarge);
+        }
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| RecordError::Malformed(e.to_string()))?;
+        if !value.is_object() {
+            return Err(RecordError::Malformed("not a JSON object".into()));
+        }
+        Ok(value)
+    }
+
+    /// The live session in `value`: its user id (a string or an integer at the pointer;
+    /// none there means not logged in) and the allowed part of it as the data header.
+    pub fn session(&self, value: &Value, created_at: u64, expires_at: u64) -> Result<Session, RecordError> {
+        let user_id = match value.pointer(&self.user_pointer) {
+            None | Some(Value::Null) => return Err(RecordError::Anonymous),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+            Some(_) => return Err(RecordError::BadUserId),
+        };
+        if !is_header_safe_user_id(&user_id) {
+            return Err(RecordError::BadUserId);
+        }
+        let object = value
+            .as_object()
+            .ok_or_else(|| RecordError::Malformed("not a JSON object".into()))?;
+        let data: Map<String, Value> = match &self.data_keys {
+            None => object.clone(),
+            Some(keys) => object
+                .iter()
+                .filter(|(k, _)| keys.iter().any(|allowed| allowed == *k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        };
+        let data_json = serde_json::to_vec(&data).expect("a map always serialises");
+        if base64::encoded_len(data_json.len(), false).is_none_or(|n| n > MAX_DATA_HEADER_BYTES) {
+            return Err(RecordError::DataTooLarge);
+        }
+        Ok(Session {
+            user_id,
+            data_header: URL_SAFE_NO_PAD.encode(data_json),
+            created_at,
+            expires_at,
+        })
     }
 }
 

@@ -14,12 +14,14 @@ mod upstream;
 
 use futures::future::join;
 use lifecycle::{Current, LifecycleError};
+use session_gateway_core::config::SessionFormat;
 use session_gateway_core::cookie_codec::find_session;
+use session_gateway_core::express::ExpressRecordDecoder;
 use session_gateway_core::hooks;
 use session_gateway_core::policy::{Access, RequestFacts, SessionLookup, accepts_html, decide};
 use session_gateway_core::redis_layout;
 use session_gateway_core::replies::Reply;
-use session_gateway_core::session::{GatewayRecordDecoder, SessionRecordV1};
+use session_gateway_core::session::{GatewayRecordDecoder, RecordError, SessionDecoder, SessionRecordV1};
 use session_gateway_core::{Config, Decision, VerifiedSessionId};
 use spin_sdk::http::Request;
 use spin_sdk::wasip3::http::types::{ErrorCode, Response};
@@ -147,6 +149,13 @@ async fn carry_out_hooks(
     if hooks.is_empty() {
         return Ok(Vec::new());
     }
+    if !config.format.is_native() {
+        log::error(format_args!(
+            "the origin sent a session hook, but hooks need `session_format = native`: with `{}` the app owns its sessions",
+            config.format.name()
+        ));
+        return Err(Reply::bad_gateway());
+    }
     lifecycle::apply(config, store, hooks, current, now)
         .await
         .map_err(|error| match error {
@@ -180,6 +189,7 @@ async fn lookup_session(
         return (SessionLookup::Missing, None);
     };
     match store.load(&config.session_key(&id)).await {
+        Ok(Some(stored)) if !config.format.is_native() => (foreign(config, &id, &stored.bytes, now), None),
         Ok(Some(stored)) => match decode(&id, &stored.bytes, now) {
             Some((session, record)) => {
                 // Key-value reads come without a TTL: the record says when it was last touched.
@@ -221,6 +231,23 @@ fn decode(id: &VerifiedSessionId, bytes: &[u8], now: u64) -> Option<(session_gat
         Err(error) => {
             log::info(format_args!("session #{} refused: {error}", id.fingerprint()));
             None
+        }
+    }
+}
+
+/// A framework's session: read only, so nothing is kept for refreshes or hooks.
+fn foreign(config: &Config, id: &VerifiedSessionId, bytes: &[u8], now: u64) -> SessionLookup {
+    let decoded = match &config.format {
+        SessionFormat::Native => unreachable!("native records are decoded by `decode`"),
+        SessionFormat::Express(record) => ExpressRecordDecoder { record }.decode(bytes, now),
+    };
+    match decoded {
+        Ok(session) => SessionLookup::Found(session),
+        // A framework keeps sessions for visitors who have not logged in.
+        Err(RecordError::Anonymous) => SessionLookup::Missing,
+        Err(error) => {
+            log::info(format_args!("session #{} refused: {error}", id.fingerprint()));
+            SessionLookup::Missing
         }
     }
 }

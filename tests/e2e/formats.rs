@@ -1,0 +1,196 @@
+//! Sessions that frameworks already keep in Redis, read by the gateway as they are. Each
+//! test logs in through the real framework app (pinned in tests/frameworks/<name>), then
+//! sends the app's own cookie through the gateway, which forwards to that same app.
+
+use session_gateway_tests::{FrameworkApp, Gateway, RedisServer, Reply};
+
+const SECRET: &str = "keyboard cat";
+const NEW_SECRET: &str = "a newer secret";
+
+fn set_cookie(reply: &Reply) -> String {
+    let value = reply.header("set-cookie").expect("the app sets its cookie");
+    value.split(';').next().unwrap().to_owned()
+}
+
+async fn express_gateway(redis: &RedisServer, app: &FrameworkApp, secrets: &str, extra: &[(&str, &str)]) -> Gateway {
+    let (origin, redis_url) = (app.url(), redis.url());
+    let mut vars = vec![
+        ("origin_url", origin.as_str()),
+        ("redis_address", redis_url.as_str()),
+        ("session_format", "express"),
+        ("session_keys", secrets),
+        ("cookie_secure", "false"),
+    ];
+    vars.extend_from_slice(extra);
+    Gateway::start(&vars).await
+}
+
+async fn whoami(gateway: &Gateway, cookie: &str) -> Reply {
+    session_gateway_tests::client::get(gateway.addr, "/whoami", &[("cookie", cookie)]).await
+}
+
+fn forwarded(reply: &Reply) -> serde_json::Value {
+    serde_json::from_slice(&reply.body).expect("the app echoes the headers it got")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_express_login_is_accepted_and_its_logout_ends_it() {
+    let redis = RedisServer::start();
+    let app = FrameworkApp::express(&redis.url(), SECRET, None);
+    let gateway = express_gateway(&redis, &app, SECRET, &[]).await;
+
+    let cookie = set_cookie(&app.post("/login?user=alice", None).await);
+    assert!(cookie.starts_with("connect.sid=s%3A"), "{cookie}");
+    let reply = whoami(&gateway, &cookie).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let seen = forwarded(&reply);
+    assert_eq!(seen["x-session-user"], "alice");
+    let data = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        seen["x-session-data"].as_str().unwrap(),
+    )
+    .unwrap();
+    let data: serde_json::Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!(data["role"], "member", "the session's data as the app stored it");
+
+    assert_eq!(app.post("/logout", Some(&cookie)).await.status, 200);
+    assert_eq!(whoami(&gateway, &cookie).await.status, 401, "logged out in the app");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tampered_anonymous_and_spoofed_requests_are_refused() {
+    let redis = RedisServer::start();
+    let app = FrameworkApp::express(&redis.url(), SECRET, None);
+    let gateway = express_gateway(&redis, &app, SECRET, &[]).await;
+
+    let cookie = set_cookie(&app.post("/login?user=bob", None).await);
+    let (name, value) = cookie.split_once('=').unwrap();
+    let mut bytes = value.as_bytes().to_vec();
+    let i = bytes.len() - 3;
+    bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+    let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
+    assert_eq!(whoami(&gateway, &tampered).await.status, 401, "tampered signature");
+
+    // The id alone, unsigned: express-session itself ignores it, so does the gateway.
+    let id = urlencoded_id(value);
+    assert_eq!(whoami(&gateway, &format!("connect.sid={id}")).await.status, 401);
+
+    let anonymous = set_cookie(&app.post("/visit", None).await);
+    assert_eq!(
+        whoami(&gateway, &anonymous).await.status,
+        401,
+        "a session nobody logged into"
+    );
+
+    let spoof = session_gateway_tests::client::get(
+        gateway.addr,
+        "/whoami",
+        &[
+            ("cookie", &cookie),
+            ("x-session-user", "admin"),
+            ("x_session_user", "admin"),
+        ],
+    )
+    .await;
+    assert_eq!(spoof.status, 200);
+    let seen = forwarded(&spoof);
+    assert_eq!(seen["x-session-user"], "bob");
+    assert!(seen.get("x_session_user").is_none());
+}
+
+fn urlencoded_id(value: &str) -> String {
+    value.trim_start_matches("s%3A").split('.').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_express_session_ends_when_express_says_it_does() {
+    let redis = RedisServer::start();
+    // connect-redis sets the key's TTL from cookie.expires: 1.5 s, rounded up to 2 s.
+    let app = FrameworkApp::express(&redis.url(), SECRET, Some(1500));
+    let gateway = express_gateway(&redis, &app, SECRET, &[]).await;
+    let cookie = set_cookie(&app.post("/login?user=carol", None).await);
+    assert_eq!(whoami(&gateway, &cookie).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
+    assert_eq!(whoami(&gateway, &cookie).await.status, 401, "past its max age");
+
+    // A record whose cookie.expires has passed is refused even while Redis still holds it
+    // (a TTL lost to a restore or a PERSIST).
+    let cookie = set_cookie(&app.post("/login?user=carol", None).await);
+    let mut conn = redis.connection().unwrap();
+    let key = format!("sess:{}", urlencoded_id(cookie.split_once('=').unwrap().1));
+    redis::cmd("PERSIST").arg(&key).query::<()>(&mut conn).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(whoami(&gateway, &cookie).await.status, 401, "expired by cookie.expires");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_survive_a_secret_rotation() {
+    let redis = RedisServer::start();
+    let before = FrameworkApp::express(&redis.url(), SECRET, None);
+    let old_cookie = set_cookie(&before.post("/login?user=dave", None).await);
+    drop(before);
+
+    // The app and the gateway both get the new secret first and keep the old one.
+    let rotated = format!("{NEW_SECRET},{SECRET}");
+    let app = FrameworkApp::express(&redis.url(), &rotated, None);
+    let gateway = express_gateway(&redis, &app, &rotated, &[]).await;
+    assert_eq!(
+        whoami(&gateway, &old_cookie).await.status,
+        200,
+        "signed with the old secret"
+    );
+    let new_cookie = set_cookie(&app.post("/login?user=erin", None).await);
+    assert_ne!(old_cookie.split('.').nth(1), new_cookie.split('.').nth(1));
+    let reply = whoami(&gateway, &new_cookie).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(forwarded(&reply)["x-session-user"], "erin");
+
+    // With the old secret retired, its cookies stop working.
+    let retired = express_gateway(&redis, &app, NEW_SECRET, &[]).await;
+    assert_eq!(whoami(&retired, &old_cookie).await.status, 401);
+    assert_eq!(whoami(&retired, &new_cookie).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_allowed_keys_reach_the_data_header_and_hooks_are_refused() {
+    let redis = RedisServer::start();
+    let app = FrameworkApp::express(&redis.url(), SECRET, None);
+    let gateway = express_gateway(&redis, &app, SECRET, &[("session_data_keys", "role")]).await;
+    let cookie = set_cookie(&app.post("/login?user=fay", None).await);
+    let reply = whoami(&gateway, &cookie).await;
+    let data = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        forwarded(&reply)["x-session-data"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&data).unwrap(),
+        serde_json::json!({"role": "member"})
+    );
+
+    // The gateway only reads an Express app's sessions: a native hook from the origin is a
+    // configuration mistake, answered 502, never a session the app does not know.
+    let origin = session_gateway_tests::Origin::start().await;
+    let (origin_url, redis_url) = (origin.url(), redis.url());
+    let hooked = Gateway::start(&[
+        ("origin_url", origin_url.as_str()),
+        ("redis_address", redis_url.as_str()),
+        ("session_format", "express"),
+        ("session_keys", SECRET),
+        ("public_paths", "/reflect/public"),
+    ])
+    .await;
+    let reply = session_gateway_tests::client::get(
+        hooked.addr,
+        "/reflect/public",
+        &[("x-reflect-x-sgw-login", r#"{"user_id":"mallory"}"#)],
+    )
+    .await;
+    assert_eq!(reply.status, 502);
+    assert!(reply.header("set-cookie").is_none());
+    assert!(
+        hooked.logs().contains("hooks need `session_format = native`"),
+        "{}",
+        hooked.logs()
+    );
+}

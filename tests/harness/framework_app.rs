@@ -1,0 +1,73 @@
+//! A real framework app (tests/frameworks/<name>) run as its users run it, keeping its
+//! sessions in a real Redis: the tests log in through it, then send its cookie through the
+//! gateway, which forwards to the same app.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+pub struct FrameworkApp {
+    pub addr: SocketAddr,
+    child: Child,
+}
+
+impl FrameworkApp {
+    /// `node tests/frameworks/express/app.js`, with `secrets` (comma-separated, the first
+    /// signs) and an optional cookie max age; returns once it listens.
+    pub fn express(redis_url: &str, secrets: &str, max_age_ms: Option<u64>) -> Self {
+        let dir = crate::workspace_root().join("tests/frameworks/express");
+        assert!(
+            dir.join("node_modules").is_dir(),
+            "the Express app's packages are missing: run scripts/setup (npm ci in {})",
+            dir.display()
+        );
+        let port = crate::free_port();
+        let mut command = Command::new("node");
+        command
+            .arg("app.js")
+            .current_dir(&dir)
+            .env("PORT", port.to_string())
+            .env("REDIS_URL", redis_url)
+            .env("SECRETS", secrets)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(ms) = max_age_ms {
+            command.env("MAX_AGE_MS", ms.to_string());
+        }
+        let mut child = command.spawn().expect("node runs (scripts/setup installs it)");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the app's first line");
+        assert_eq!(line.trim(), "listening", "the Express app did not start");
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            child,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A POST straight to the app (not through the gateway), with an optional cookie.
+    pub async fn post(&self, path: &str, cookie: Option<&str>) -> crate::Reply {
+        let mut builder = http::Request::post(path);
+        if let Some(cookie) = cookie {
+            builder = builder.header("cookie", cookie);
+        }
+        crate::send(self.addr, builder.body(Full::new(Bytes::new())).expect("request"))
+            .await
+            .expect("the app answers")
+    }
+}
+
+impl Drop for FrameworkApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
