@@ -194,3 +194,111 @@ async fn only_allowed_keys_reach_the_data_header_and_hooks_are_refused() {
         hooked.logs()
     );
 }
+
+// ---- flask: Flask-Session 0.8 (Redis backend) with Flask-Login ----
+
+const FLASK_SECRET: &str = "flask secret key";
+
+async fn flask_gateway(redis: &RedisServer, app: &FrameworkApp, signed: bool) -> Gateway {
+    let (origin, redis_url) = (app.url(), redis.url());
+    Gateway::start(&[
+        ("origin_url", origin.as_str()),
+        ("redis_address", redis_url.as_str()),
+        ("session_format", "flask"),
+        ("session_keys", FLASK_SECRET),
+        ("session_cookie_signed", if signed { "true" } else { "false" }),
+        ("cookie_secure", "false"),
+    ])
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flask_login_is_accepted_in_each_serialization_until_logout() {
+    let redis = RedisServer::start();
+    for format in ["msgpack", "json"] {
+        let app = FrameworkApp::flask(&redis.url(), FLASK_SECRET, false, format, 3600);
+        let gateway = flask_gateway(&redis, &app, false).await;
+        let cookie = set_cookie(&app.post("/login?user=alice", None).await);
+        assert!(cookie.starts_with("session="), "{cookie}");
+        let reply = whoami(&gateway, &cookie).await;
+        assert_eq!(reply.status, 200, "{format}: {}", reply.text());
+        let seen = forwarded(&reply);
+        assert_eq!(seen["x-session-user"], "alice", "{format}");
+        let data = base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            seen["x-session-data"].as_str().unwrap(),
+        )
+        .unwrap();
+        let data: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        assert_eq!(data["role"], "member", "{format}");
+
+        assert_eq!(app.post("/logout", Some(&cookie)).await.status, 200);
+        assert_eq!(whoami(&gateway, &cookie).await.status, 401, "{format}: logged out");
+        let anonymous = set_cookie(&app.post("/visit", None).await);
+        assert_eq!(
+            whoami(&gateway, &anonymous).await.status,
+            401,
+            "{format}: nobody logged in"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_flask_cookies_are_verified_and_pickles_never_read() {
+    let redis = RedisServer::start();
+    let app = FrameworkApp::flask(&redis.url(), FLASK_SECRET, true, "msgpack", 3600);
+    let gateway = flask_gateway(&redis, &app, true).await;
+    let cookie = set_cookie(&app.post("/login?user=bob", None).await);
+    let (id, _) = cookie
+        .trim_start_matches("session=")
+        .split_once('.')
+        .expect("signed: id.signature");
+    assert_eq!(whoami(&gateway, &cookie).await.status, 200);
+    assert_eq!(
+        whoami(&gateway, &format!("session={id}")).await.status,
+        401,
+        "the id without its signature"
+    );
+    let mut tampered = cookie.clone().into_bytes();
+    let i = tampered.len() - 2;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    assert_eq!(
+        whoami(&gateway, &String::from_utf8(tampered).unwrap()).await.status,
+        401
+    );
+    let wrong_key = Gateway::start(&[
+        ("origin_url", app.url().as_str()),
+        ("redis_address", redis.url().as_str()),
+        ("session_format", "flask"),
+        ("session_keys", "another key"),
+        ("session_cookie_signed", "true"),
+    ])
+    .await;
+    assert_eq!(whoami(&wrong_key, &cookie).await.status, 401, "signed with another key");
+
+    // Flask-Session before 0.7 pickled the session; the gateway never unpickles. A pickle
+    // that would run code when loaded, under a valid id and signature:
+    let pickle = b"\x80\x04\x95\x1d\x00\x00\x00\x00\x00\x00\x00\x8c\x02os\x94\x8c\x06system\x94\x93\x94\x8c\x05touch\x94\x85\x94R\x94.";
+    redis::cmd("SET")
+        .arg(format!("session:{id}"))
+        .arg(&pickle[..])
+        .query::<()>(&mut redis.connection().unwrap())
+        .unwrap();
+    assert_eq!(whoami(&gateway, &cookie).await.status, 401);
+    assert!(gateway.logs().contains("pickle is never read"), "{}", gateway.logs());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flask_session_ends_with_its_lifetime() {
+    let redis = RedisServer::start();
+    let app = FrameworkApp::flask(&redis.url(), FLASK_SECRET, false, "msgpack", 2);
+    let gateway = flask_gateway(&redis, &app, false).await;
+    let cookie = set_cookie(&app.post("/login?user=carol", None).await);
+    assert_eq!(whoami(&gateway, &cookie).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    assert_eq!(
+        whoami(&gateway, &cookie).await.status,
+        401,
+        "PERMANENT_SESSION_LIFETIME passed"
+    );
+}

@@ -49,6 +49,50 @@ impl FrameworkApp {
         }
     }
 
+    /// `tests/frameworks/flask/app.py` in its virtualenv: Flask-Session's Redis backend with
+    /// `SESSION_USE_SIGNER` as `signed`, `format` (`msgpack` or `json`), and a session
+    /// lifetime in seconds.
+    pub fn flask(redis_url: &str, secret: &str, signed: bool, format: &str, lifetime_secs: u64) -> Self {
+        let dir = crate::workspace_root().join("tests/frameworks/flask");
+        let python = dir.join(".venv/bin/python");
+        assert!(
+            python.exists(),
+            "the Flask app's virtualenv is missing: run scripts/setup (pip install -r {}/requirements.txt)",
+            dir.display()
+        );
+        let mut command = Command::new(python);
+        command
+            .arg("app.py")
+            .env("SECRET_KEY", secret)
+            .env("SESSION_USE_SIGNER", if signed { "1" } else { "0" })
+            .env("SESSION_SERIALIZATION_FORMAT", format)
+            .env("LIFETIME_SECONDS", lifetime_secs.to_string());
+        Self::spawn(command, &dir, redis_url)
+    }
+
+    fn spawn(mut command: Command, dir: &std::path::Path, redis_url: &str) -> Self {
+        let port = crate::free_port();
+        command
+            .current_dir(dir)
+            .env("PORT", port.to_string())
+            .env("REDIS_URL", redis_url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = command
+            .spawn()
+            .expect("the framework app starts (scripts/setup installs it)");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("the app's first line");
+        assert_eq!(line.trim(), "listening", "the framework app did not start");
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            child,
+        }
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

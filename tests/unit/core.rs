@@ -808,7 +808,11 @@ fn the_express_format_takes_express_defaults_and_secrets() {
     assert_eq!(config.cookie.name, "connect.sid");
     assert_eq!(config.key_prefix, "sess:");
     assert_eq!(config.format.name(), "express");
-    assert_eq!(config.session_key(&id(1)), format!("sess:{}", id(1).as_str()), "no hash tag");
+    assert_eq!(
+        config.session_key(&id(1)),
+        format!("sess:{}", id(1).as_str()),
+        "no hash tag"
+    );
     vars.push(("session_user_pointer", "passport.user"));
     assert_eq!(parse(&vars).unwrap_err().variable, "session_user_pointer");
     // The native format keeps its 32-byte minimum.
@@ -1521,6 +1525,109 @@ mod express_format {
             "2025-11-30T00:00:00.Z1",
         ] {
             assert_eq!(parse_iso8601(bad), None, "{bad}");
+        }
+    }
+}
+
+// ---- flask (Flask-Session) ----
+
+mod flask_format {
+    use proptest::prelude::*;
+    use session_gateway_core::flask::{FlaskCookie, FlaskRecordDecoder, decode_value};
+    use session_gateway_core::session::{ForeignRecord, RecordError, SessionDecoder};
+    use session_gateway_core::{CookieCodec, SessionId};
+
+    const ID: &str = "wWsbE4VPfAt-WFw4BVKnl888mW3rvvPIERuSpsJ8seM";
+    // From itsdangerous 2.2: Signer("flask secret key", salt="flask-session", key_derivation="hmac").sign(ID).
+    const SIGNED: &str = "wWsbE4VPfAt-WFw4BVKnl888mW3rvvPIERuSpsJ8seM.f5Wr8mwgBUBlnzbfE1rayAUIMPU";
+    // From msgspec 0.23: msgpack.encode({"_permanent": True, "_user_id": "alice", "_fresh": True, "role": "member", "n": 7}).
+    const MSGPACK: &str =
+        "85aa5f7065726d616e656e74c3a85f757365725f6964a5616c696365a65f6672657368c3a4726f6c65a66d656d626572a16e07";
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn record() -> ForeignRecord {
+        ForeignRecord {
+            user_pointer: "/_user_id".into(),
+            data_keys: None,
+        }
+    }
+
+    #[test]
+    fn cookies_signed_by_flask_session_verify() {
+        let signed = FlaskCookie::signed(["flask secret key"]);
+        assert_eq!(signed.decode(SIGNED).unwrap().as_str(), ID);
+        assert_eq!(signed.encode(&SessionId::parse(ID).unwrap()), SIGNED);
+        assert!(
+            FlaskCookie::signed(["new key", "flask secret key"])
+                .decode(SIGNED)
+                .is_some()
+        );
+        assert!(FlaskCookie::signed(["another key"]).decode(SIGNED).is_none());
+        assert!(signed.decode(ID).is_none(), "unsigned where signing is on");
+        assert!(signed.decode(&SIGNED.replace(".f5W", ".f6W")).is_none());
+        let unsigned = FlaskCookie::unsigned();
+        assert_eq!(unsigned.decode(ID).unwrap().as_str(), ID);
+        for bad in [
+            "short",
+            "has space in it and is long enough",
+            "wWsbE4VPfAt+WFw4BVKnl888mW3rvvPIERuSpsJ8seM",
+            "",
+        ] {
+            assert!(unsigned.decode(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn msgpack_and_json_records_decode_and_nothing_else_does() {
+        let r = record();
+        let session = FlaskRecordDecoder { record: &r }.decode(&hex(MSGPACK), 0).unwrap();
+        assert_eq!(session.user_id, "alice");
+        let json = br#"{"_permanent":true,"_user_id":"alice","role":"member"}"#;
+        assert_eq!(
+            FlaskRecordDecoder { record: &r }.decode(json, 0).unwrap().user_id,
+            "alice"
+        );
+        assert_eq!(
+            FlaskRecordDecoder { record: &r }.decode(&hex("81a4726f6c65a66d656d626572"), 0),
+            Err(RecordError::Anonymous),
+            "a session without _user_id"
+        );
+        let pickle = b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x08_user_id\x94\x8c\x05alice\x94s.";
+        assert!(decode_value(pickle).is_err(), "a pickle is refused, not read");
+        for hostile in [
+            hex("92a161a162"),                  // an array, not a map
+            hex("81a161c4026869"),              // bytes
+            hex("81a161d6ff00000000"),          // an extension (timestamp)
+            hex("81c3a161"),                    // a non-string key
+            hex("dd7fffffff"),                  // an array claiming 2^31 items
+            hex("db7fffffff"),                  // a string claiming 2 GiB
+            hex(&"81a161".repeat(200)),         // nested past the depth bound
+            hex(&MSGPACK[..MSGPACK.len() - 4]), // truncated
+        ] {
+            assert!(
+                FlaskRecordDecoder { record: &r }.decode(&hostile, 0).is_err(),
+                "{hostile:02x?}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn hostile_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let r = record();
+            let _ = FlaskRecordDecoder { record: &r }.decode(&bytes, 0);
+        }
+
+        #[test]
+        fn any_cookie_value_decodes_without_panicking(value in ".{0,200}") {
+            let _ = FlaskCookie::signed(["k"]).decode(&value);
+            let _ = FlaskCookie::unsigned().decode(&value);
         }
     }
 }

@@ -4,6 +4,7 @@
 use crate::cookie_codec::{CookieCodec, SignedCookieV1};
 use crate::expiry::Expiry;
 use crate::express::{self, ExpressCookie};
+use crate::flask::{self, FlaskCookie};
 use crate::forwarding::{IdentityHeaders, folded, is_hop_by_hop};
 use crate::hooks::HookHeaders;
 use crate::keys::KeyRing;
@@ -44,6 +45,7 @@ pub const SESSION_READS: &str = "session_reads";
 pub const SESSION_FORMAT: &str = "session_format";
 pub const SESSION_USER_POINTER: &str = "session_user_pointer";
 pub const SESSION_DATA_KEYS: &str = "session_data_keys";
+pub const SESSION_COOKIE_SIGNED: &str = "session_cookie_signed";
 
 /// Every variable the gateway reads, so an adapter can fetch them all up front.
 pub const VARIABLES: &[&str] = &[
@@ -75,6 +77,7 @@ pub const VARIABLES: &[&str] = &[
     SESSION_FORMAT,
     SESSION_USER_POINTER,
     SESSION_DATA_KEYS,
+    SESSION_COOKIE_SIGNED,
 ];
 
 /// Defaults for the optional variables; spin.toml declares the same ones.
@@ -101,6 +104,8 @@ pub enum SessionFormat {
     Native,
     /// express-session with connect-redis: read only; the app owns its sessions.
     Express(ForeignRecord),
+    /// Flask-Session's Redis backend: read only.
+    Flask(ForeignRecord),
 }
 
 impl SessionFormat {
@@ -112,6 +117,7 @@ impl SessionFormat {
         match self {
             Self::Native => "native",
             Self::Express(_) => "express",
+            Self::Flask(_) => "flask",
         }
     }
 }
@@ -121,6 +127,7 @@ impl SessionFormat {
 pub enum Codec {
     Native(SignedCookieV1),
     Express(ExpressCookie),
+    Flask(FlaskCookie),
 }
 
 impl CookieCodec for Codec {
@@ -128,6 +135,7 @@ impl CookieCodec for Codec {
         match self {
             Self::Native(codec) => codec.decode(value),
             Self::Express(codec) => codec.decode(value),
+            Self::Flask(codec) => codec.decode(value),
         }
     }
 
@@ -135,6 +143,7 @@ impl CookieCodec for Codec {
         match self {
             Self::Native(codec) => codec.encode(id),
             Self::Express(codec) => codec.encode(id),
+            Self::Flask(codec) => codec.encode(id),
         }
     }
 }
@@ -321,16 +330,29 @@ impl Config {
                     express::DEFAULT_COOKIE_NAME,
                     express::DEFAULT_KEY_PREFIX,
                 ),
-                other @ ("php" | "laravel" | "flask" | "django" | "spring") => {
+                "flask" => (
+                    Codec::Flask(if flag(&get, SESSION_COOKIE_SIGNED, false)? {
+                        FlaskCookie::signed(secrets.split(',').map(str::trim).filter(|s| !s.is_empty()))
+                    } else {
+                        FlaskCookie::unsigned()
+                    }),
+                    SessionFormat::Flask(ForeignRecord {
+                        user_pointer: user_pointer(flask::DEFAULT_USER_POINTER)?,
+                        data_keys,
+                    }),
+                    flask::DEFAULT_COOKIE_NAME,
+                    flask::DEFAULT_KEY_PREFIX,
+                ),
+                other @ ("php" | "laravel" | "django" | "spring") => {
                     return Err(ConfigError::new(
                         SESSION_FORMAT,
-                        format!("`{other}` is not supported yet (`native` or `express`)"),
+                        format!("`{other}` is not supported yet (`native`, `express` or `flask`)"),
                     ));
                 }
                 other => {
                     return Err(ConfigError::new(
                         SESSION_FORMAT,
-                        format!("must be `native` or `express`, not `{other}`"),
+                        format!("must be `native`, `express` or `flask`, not `{other}`"),
                     ));
                 }
             };
@@ -448,7 +470,7 @@ impl Config {
     pub fn session_key(&self, id: &crate::SessionId) -> String {
         match self.format {
             SessionFormat::Native => crate::redis_layout::session_key(&self.key_prefix, id),
-            SessionFormat::Express(_) => format!("{}{}", self.key_prefix, id.as_str()),
+            SessionFormat::Express(_) | SessionFormat::Flask(_) => format!("{}{}", self.key_prefix, id.as_str()),
         }
     }
 

@@ -60,23 +60,11 @@ impl CookieCodec for ExpressCookie {
     }
 }
 
-/// `decodeURIComponent` for a cookie value: `%XX` escapes of ASCII; anything else (a
-/// broken escape, non-ASCII) is no session.
+/// What express-session's cookie parser does: `decodeURIComponent`, or the value as it is
+/// when that fails; only ASCII can be a session.
 fn percent_decode(value: &str) -> Option<String> {
-    let bytes = value.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok().filter(|s| s.is_ascii())
+    let decoded = percent_encoding::percent_decode_str(value).decode_utf8().ok()?;
+    decoded.is_ascii().then(|| decoded.into_owned())
 }
 
 /// The JSON connect-redis stores, read as a [`ForeignRecord`].

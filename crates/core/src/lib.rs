@@ -10,6 +10,7 @@ pub mod config;
 pub mod cookie_codec;
 pub mod expiry;
 pub mod express;
+pub mod flask;
 pub mod forwarding;
 pub mod hooks;
 pub mod keys;

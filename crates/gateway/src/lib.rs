@@ -17,6 +17,7 @@ use lifecycle::{Current, LifecycleError};
 use session_gateway_core::config::SessionFormat;
 use session_gateway_core::cookie_codec::find_session;
 use session_gateway_core::express::ExpressRecordDecoder;
+use session_gateway_core::flask::FlaskRecordDecoder;
 use session_gateway_core::hooks;
 use session_gateway_core::policy::{Access, RequestFacts, SessionLookup, accepts_html, decide};
 use session_gateway_core::redis_layout;
@@ -240,6 +241,7 @@ fn foreign(config: &Config, id: &VerifiedSessionId, bytes: &[u8], now: u64) -> S
     let decoded = match &config.format {
         SessionFormat::Native => unreachable!("native records are decoded by `decode`"),
         SessionFormat::Express(record) => ExpressRecordDecoder { record }.decode(bytes, now),
+        SessionFormat::Flask(record) => FlaskRecordDecoder { record }.decode(bytes, now),
     };
     match decoded {
         Ok(session) => SessionLookup::Found(session),
