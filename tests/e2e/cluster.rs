@@ -251,8 +251,19 @@ async fn a_primary_failover_while_traffic_runs_loses_no_session() {
         statuses.keys().all(|s| *s == 200 || *s == 503),
         "only 200 or 503 while failing over: {statuses:?}"
     );
-    for cookie in &cookies {
-        assert_eq!(status(&gateway, cookie).await, 200, "no session lost");
+    // Lost would be a 401; a 503 (a Redis call slower than `redis_timeout_ms` on a loaded
+    // machine) is an outage that passes, so each session gets a few seconds to answer 200.
+    for (i, cookie) in cookies.iter().enumerate() {
+        let mut answers = Vec::new();
+        while answers.last() != Some(&200) && answers.len() < 50 {
+            let answer = status(&gateway, cookie).await;
+            assert_ne!(answer, 401, "session of {} lost: {}", users[i], gateway.logs());
+            answers.push(answer);
+            if answer != 200 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        assert_eq!(answers.last(), Some(&200), "session of {}: {answers:?}", users[i]);
     }
     let again = login(&gateway, "member-0").await;
     assert_eq!(

@@ -794,9 +794,15 @@ fn every_configuration_error_names_its_variable() {
     let mut login = with(("login_url", "/login"));
     login.push(("login_next_param", "a&b"));
     assert_eq!(parse(&login).unwrap_err().variable, "login_next_param");
-    let mut cluster_kv = with(("session_reads", "key_value"));
-    cluster_kv.push(("redis_cluster_nodes", "redis://127.0.0.1:7000"));
-    assert_eq!(parse(&cluster_kv).unwrap_err().variable, "session_reads");
+    for (topology, value) in [
+        ("redis_cluster_nodes", "redis://127.0.0.1:7000"),
+        ("redis_replicas", "redis://127.0.0.1:7001"),
+        ("redis_sentinels", "redis://127.0.0.1:26379"),
+    ] {
+        let mut vars = with(("session_reads", "key_value"));
+        vars.extend([(topology, value), ("redis_master_name", "m")]);
+        assert_eq!(parse(&vars).unwrap_err().variable, "session_reads", "{topology}");
+    }
 }
 
 #[test]
@@ -919,6 +925,41 @@ fn a_record_tells_its_remaining_ttl_never_more_than_redis_would() {
     // The same refresh decision as from Redis's TTL.
     let remaining = EXPIRY.remaining_ms_by_record(1_301_000, 1000, 4600);
     assert_eq!(EXPIRY.refresh(1301, 4600, remaining), Some(600));
+}
+
+#[test]
+fn frameworks_formats_read_only_the_first_cookie_of_their_name() {
+    use session_gateway_core::cookie_codec::find_first_session;
+    let c = codec(K1);
+    let valid = c.encode(&id(1));
+    let mut headers = HeaderMap::new();
+    headers.append(
+        http::header::COOKIE,
+        HeaderValue::from_str(&format!("sgw_session=junk; sgw_session={valid}")).unwrap(),
+    );
+    assert!(
+        find_session(&headers, "sgw_session", &c).is_some(),
+        "native: the first that verifies"
+    );
+    assert!(
+        find_first_session(&headers, "sgw_session", &c).is_none(),
+        "a framework's parser sees only the junk one, so must the gateway"
+    );
+    let mut first = HeaderMap::new();
+    first.append(
+        http::header::COOKIE,
+        HeaderValue::from_str(&format!("a=1; sgw_session={valid}; sgw_session=junk")).unwrap(),
+    );
+    assert!(find_first_session(&first, "sgw_session", &c).is_some());
+}
+
+#[test]
+fn records_keep_fields_they_do_not_know_when_rewritten() {
+    let newer = br#"{"v":1,"user_id":"a","created_at":1,"expires_at":9999999999,"mfa":{"at":5},"touched_at":3}"#;
+    let record: SessionRecordV1 = serde_json::from_slice(newer).unwrap();
+    let again: serde_json::Value = serde_json::from_slice(&record.to_json()).unwrap();
+    assert_eq!(again["mfa"], serde_json::json!({"at": 5}));
+    assert_eq!(again["touched_at"], 3);
 }
 
 #[test]

@@ -281,6 +281,14 @@ impl Config {
                      talks to one server and does not follow Cluster redirections",
                 ));
             }
+            "key_value" if redis.sentinel.is_some() || !redis.replicas.is_empty() => {
+                return Err(ConfigError::new(
+                    SESSION_READS,
+                    "`key_value` cannot be used with `redis_sentinels` or `redis_replicas`: the key-value store \
+                     stays on the one server its runtime config names, which a failover can turn into a stale \
+                     replica",
+                ));
+            }
             "key_value" => SessionReads::KeyValue,
             other => {
                 return Err(ConfigError::new(

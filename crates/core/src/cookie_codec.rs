@@ -155,13 +155,27 @@ impl CookieCodec for SignedCookieV1 {
 /// for it to be found. The work is one pass over the bytes and at most [`MAX_CANDIDATES`]
 /// signature checks, however large the header.
 pub fn find_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) -> Option<VerifiedSessionId> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .flat_map(|header| cookie_values(header.as_bytes(), name.as_bytes()))
+    session_cookies(headers, name)
         .filter(|value| value.len() <= MAX_COOKIE_VALUE_BYTES)
         .take(MAX_CANDIDATES)
         .find_map(|value| std::str::from_utf8(value).ok().and_then(|v| codec.decode(v)))
+}
+
+/// The session in the first cookie named `name` only, as frameworks read their own cookie
+/// (express's and Werkzeug's parsers keep the first of duplicates): the gateway must see
+/// the session the app will see, or the identity it forwards and the app's session differ.
+pub fn find_first_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) -> Option<VerifiedSessionId> {
+    session_cookies(headers, name)
+        .next()
+        .filter(|value| value.len() <= MAX_COOKIE_VALUE_BYTES)
+        .and_then(|value| std::str::from_utf8(value).ok().and_then(|v| codec.decode(v)))
+}
+
+fn session_cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .flat_map(move |header| cookie_values(header.as_bytes(), name.as_bytes()))
 }
 
 /// The values of the cookies named `name` in one `Cookie` header (RFC 6265 §4.2.1, read

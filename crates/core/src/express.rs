@@ -94,6 +94,10 @@ impl SessionDecoder for ExpressRecordDecoder<'_> {
 
 /// Unix seconds of `JSON.stringify(new Date(...))`: `YYYY-MM-DDTHH:MM:SS(.sss)Z`.
 pub fn parse_iso8601(date: &str) -> Option<u64> {
+    // Byte offsets below must be character boundaries.
+    if !date.is_ascii() {
+        return None;
+    }
     let b = date.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
         return None;

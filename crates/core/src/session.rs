@@ -53,6 +53,10 @@ pub struct SessionRecordV1 {
     pub expires_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub touched_at: Option<u64>,
+    /// Fields this version does not know, kept so that rewriting a record (refresh, update)
+    /// never drops what a newer gateway wrote.
+    #[serde(flatten)]
+    pub unknown: Map<String, Value>,
 }
 
 impl SessionRecordV1 {
@@ -66,6 +70,7 @@ impl SessionRecordV1 {
             created_at: now,
             expires_at: now + ttl_secs,
             touched_at: None,
+            unknown: Map::new(),
         }
     }
 

@@ -15,7 +15,7 @@ mod upstream;
 use futures::future::join;
 use lifecycle::{Current, LifecycleError};
 use session_gateway_core::config::SessionFormat;
-use session_gateway_core::cookie_codec::find_session;
+use session_gateway_core::cookie_codec::{find_first_session, find_session};
 use session_gateway_core::express::ExpressRecordDecoder;
 use session_gateway_core::flask::FlaskRecordDecoder;
 use session_gateway_core::hooks;
@@ -186,10 +186,31 @@ async fn lookup_session(
     now_ms: u64,
 ) -> (SessionLookup, Option<Loaded>) {
     let now = now_ms / 1000;
-    let Some(id) = find_session(headers, &config.cookie.name, &config.codec) else {
+    let find = if config.format.is_native() {
+        find_session
+    } else {
+        find_first_session
+    };
+    let Some(id) = find(headers, &config.cookie.name, &config.codec) else {
         return (SessionLookup::Missing, None);
     };
-    match store.load(&config.session_key(&id)).await {
+    let key = config.session_key(&id);
+    let mut loaded = store.load(&key).await;
+    // A key-value read whose record says its idle time is up, while the key still exists:
+    // the record's `touched_at` lags its TTL (a refresh that found it changed set only the
+    // TTL). Redis decides.
+    if let Ok(Some(stored)) = &loaded
+        && stored.remaining_ms == store::TTL_UNKNOWN
+        && config.format.is_native()
+        && let Ok((_, record)) = GatewayRecordDecoder.decode_record(&stored.bytes, now)
+        && config
+            .expiry
+            .remaining_ms_by_record(now_ms, record.last_touched(), record.expires_at)
+            == 0
+    {
+        loaded = store.reload(&key).await;
+    }
+    match loaded {
         Ok(Some(stored)) if !config.format.is_native() => (foreign(config, &id, &stored.bytes, now), None),
         Ok(Some(stored)) => match decode(&id, &stored.bytes, now) {
             Some((session, record)) => {

@@ -47,6 +47,9 @@ pub trait SessionStore {
     /// Overwrites the record under `key` with `bytes`, keeping its TTL, if it still holds
     /// `expected` (one round trip).
     async fn replace_if_unchanged(&self, key: &str, expected: &[u8], bytes: &[u8]) -> Result<Replaced, StoreError>;
+    /// The record and its TTL from Redis itself, whatever `session_reads` says: for when a
+    /// key-value read leaves a doubt.
+    async fn reload(&self, key: &str) -> Result<Option<Stored>, StoreError>;
     /// Runs one of `redis_layout`'s scripts; returns its integer result.
     async fn script(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Result<i64, StoreError>;
 }
@@ -67,10 +70,16 @@ pub const FROM_REPLICA: i64 = i64::MAX;
 /// A read through the key-value store, which has no TTLs: the record tells how long it has.
 pub const TTL_UNKNOWN: i64 = i64::MIN;
 
+/// How long an instance reads from outbound Redis alone after the key-value store failed.
+const KEY_VALUE_REST: Duration = Duration::from_secs(5);
+
 thread_local! {
     /// The key-value store, opened once per component instance: Spin answers each `open`
     /// with a PING on the pooled connection, a round trip that reuse saves.
     static KEY_VALUE: RefCell<Option<Rc<key_value::Store>>> = const { RefCell::new(None) };
+    /// Until when (monotonic nanoseconds) this instance leaves the key-value store alone
+    /// after it failed: a store that hangs must not add `redis_timeout_ms` to every request.
+    static KEY_VALUE_RESTS_UNTIL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     /// Whether this instance already said that the key-value store misses sessions that
     /// Redis holds (said once, not on every request).
     static KEY_VALUE_MISS_TOLD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -282,6 +291,9 @@ impl<'a> RedisStore<'a> {
     /// A record read through the key-value store, bounded like any Redis attempt. `None`
     /// when it has no such key or fails: the caller asks Redis itself.
     async fn read_key_value(&self, key: &str) -> Option<Vec<u8>> {
+        if monotonic_clock::now() < KEY_VALUE_RESTS_UNTIL.get() {
+            return None;
+        }
         let read = self.within(async {
             let store = match KEY_VALUE.with_borrow(Clone::clone) {
                 Some(store) => store,
@@ -303,8 +315,9 @@ impl<'a> RedisStore<'a> {
         match read.await {
             Ok(found) => found,
             Err(error) => {
-                // A broken handle is opened again on the next request.
+                // A broken handle is opened again, after a rest.
                 KEY_VALUE.with_borrow_mut(|slot| *slot = None);
+                KEY_VALUE_RESTS_UNTIL.set(monotonic_clock::now().saturating_add(KEY_VALUE_REST.as_nanos() as u64));
                 crate::log::error(format_args!(
                     "session read through the key-value store failed ({error}); reading from Redis"
                 ));
@@ -379,6 +392,10 @@ impl SessionStore for RedisStore<'_> {
             }
             return found;
         }
+        self.lookup(key).await
+    }
+
+    async fn reload(&self, key: &str) -> Result<Option<Stored>, StoreError> {
         self.lookup(key).await
     }
 
