@@ -869,3 +869,43 @@ async fn rediss_addresses_work_over_tls() {
     drop(redis);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streaming_origin_streams_through() {
+    use session_gateway_tests::origin::DRIP_PAUSE_MS;
+    let stack = Stack::start(&[("public_paths", "/pub")]).await;
+    let value = stack.create_session("sam", serde_json::json!({}));
+    for (path, cookie) in [("/pub/drip", None), ("/drip", Some(cookie(&value)))] {
+        let stream = tokio::net::TcpStream::connect(stack.gateway.addr).await.unwrap();
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let mut request = http::Request::get(path).header("host", "gw");
+        if let Some(cookie) = &cookie {
+            request = request.header("cookie", cookie);
+        }
+        let started = Instant::now();
+        let response = sender
+            .send_request(request.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let mut body = response.into_body();
+        let first = http_body_util::BodyExt::frame(&mut body).await.unwrap().unwrap();
+        let first_at = started.elapsed();
+        assert_eq!(first.into_data().unwrap(), "first,", "{path}");
+        assert!(
+            first_at < Duration::from_millis(DRIP_PAUSE_MS / 2),
+            "{path}: the first chunk waited for the rest ({first_at:?})"
+        );
+        let mut rest = Vec::new();
+        while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+            if let Ok(data) = frame.unwrap().into_data() {
+                rest.extend_from_slice(&data);
+            }
+        }
+        assert_eq!(rest, b"second", "{path}");
+        assert!(started.elapsed() >= Duration::from_millis(DRIP_PAUSE_MS), "{path}");
+    }
+}

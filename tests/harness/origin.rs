@@ -1,13 +1,16 @@
 //! A real HTTP origin that records every request that reaches it.
 //!
 //! Paths: `/echo...` answers with the request body; `/status/<code>` answers with that
-//! status; `/stream/<bytes>` streams that many bytes (chunked); `/hop` answers with
+//! status; `/stream/<bytes>` streams that many bytes (chunked); `.../drip` streams a chunk,
+//! pauses, then sends the rest; `/hop` answers with
 //! hop-by-hop headers; `/hang` never answers; `/reflect...` sets response headers the request asks for (see
 //! `answer`); anything else answers `200 ok`. A request header `x-origin-delay-ms: N`
 //! delays any answer by N ms. Every answer carries `x-origin: 1`
 //! and two `x-multi` values.
 
 use bytes::Bytes;
+use futures::StreamExt;
+use http::HeaderMap;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
@@ -44,6 +47,9 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The deterministic byte pattern `/stream/<n>` sends.
+/// How long `/drip` pauses between its two chunks.
+pub const DRIP_PAUSE_MS: u64 = 500;
+
 pub fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
@@ -183,6 +189,25 @@ async fn answer(
         return builder
             .body(BodyExt::boxed(StreamBody::new(futures::stream::iter(chunks))))
             .expect("response");
+    }
+    if path.ends_with("/drip") {
+        // A streaming origin: a first chunk, a pause, the rest (then a trailer, which hyper
+        // sends only to a client that asked with `TE: trailers`).
+        let frames = futures::stream::iter([0u64, 1, 2]).then(|i| async move {
+            match i {
+                0 => Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"first,"))),
+                1 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(DRIP_PAUSE_MS)).await;
+                    Ok(Frame::data(Bytes::from_static(b"second")))
+                }
+                _ => {
+                    let mut trailers = HeaderMap::new();
+                    trailers.insert("x-checksum", http::HeaderValue::from_static("abc"));
+                    Ok(Frame::trailers(trailers))
+                }
+            }
+        });
+        return builder.body(BodyExt::boxed(StreamBody::new(frames))).expect("response");
     }
     if path.starts_with("/reflect") {
         // `x-reflect-<name>: v` asks for a response header `<name>: v` (how tests make the origin

@@ -68,7 +68,7 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
         .map(|l| l.current)
         .filter(|_| matches!(access, Access::Authenticated(_)));
     match carry_out_hooks(&config, &store, &origin_response, current, now).await {
-        Ok(set_cookies) => upstream::relay(origin_response, &config.hook_headers, set_cookies),
+        Ok(set_cookies) => upstream::relay(origin_response, &config.hook_headers, set_cookies).await,
         Err(reply) => replies::to_wasi(reply),
     }
 }

@@ -1,23 +1,31 @@
 //! The forwarding seam: where an admitted request goes. An origin over HTTP today; the next
 //! handler of a Spin middleware chain (`spin_sdk::http::next`) fits the same trait.
 //!
-//! Bodies are never read here: the request's body stream is handed to the outgoing request
-//! and the origin's body stream to our response, so the host splices them through.
+//! The request's body stream is handed to the outgoing request as it is. The origin's body
+//! stream goes to our response as it is when the origin framed it with `Content-Length`;
+//! a chunked (or close-delimited) body is copied by the gateway, see [`copy_body`].
 
+use futures::channel::oneshot;
+use futures::future::{Either, select};
 use http::HeaderMap;
 use session_gateway_core::config::Origin;
 use session_gateway_core::forwarding::{self, ClientFacts, IdentityHeaders};
 use session_gateway_core::hooks::HookHeaders;
 use session_gateway_core::policy::Access;
-use spin_sdk::wasip3::http::types::{ErrorCode, Fields, Method, Request, RequestOptions, Response, Scheme};
+use spin_sdk::wasip3::clocks::monotonic_clock;
+use spin_sdk::wasip3::http::types::{ErrorCode, Fields, Method, Request, RequestOptions, Response, Scheme, Trailers};
 use spin_sdk::wasip3::http_compat::IncomingRequestBody;
-use spin_sdk::wasip3::{wit_bindgen, wit_future};
+use spin_sdk::wasip3::wit_bindgen::{self, FutureReader, FutureWriter, StreamReader, StreamResult, StreamWriter};
+use spin_sdk::wasip3::{wit_future, wit_stream};
+use std::pin::pin;
 use std::time::Duration;
 
 /// What the origin answered: the response (body unread) and a copy of its headers.
 pub struct OriginResponse {
     pub response: Response,
     pub headers: HeaderMap,
+    /// The request was a `HEAD`: the response has no body whatever its headers say.
+    pub to_head: bool,
 }
 
 pub trait Upstream {
@@ -107,16 +115,36 @@ impl Upstream for HttpOrigin<'_> {
 
         let response = spin_sdk::wasip3::http::client::send(outgoing).await?;
         let headers = header_map(&response.get_headers());
-        Ok(OriginResponse { response, headers })
+        Ok(OriginResponse {
+            response,
+            headers,
+            to_head: head.method == http::Method::HEAD,
+        })
     }
 }
 
 /// The origin's response for the client: hop-by-hop and hook headers removed, the
-/// gateway's `Set-Cookie`s added, and the body stream passed on.
-pub fn relay(origin: OriginResponse, hooks: &HookHeaders, set_cookies: Vec<String>) -> Result<Response, ErrorCode> {
-    let OriginResponse { response, headers } = origin;
+/// gateway's `Set-Cookie`s added, and the body streamed on.
+///
+/// A body the origin framed with `Content-Length` goes on as the host's own stream. A chunked
+/// one does not: under Spin its end would reach hyper only after its last data (the host's
+/// HTTP client decodes the closing `0\r\n\r\n` only once the previous chunk has been taken),
+/// so Spin would write the terminator in a second small write, which Nagle's algorithm holds
+/// until the client's delayed ACK (about 40 ms per response on a keep-alive connection).
+/// [`copy_body`] reads such a body ahead instead: a body that has wholly arrived goes on with
+/// `Content-Length` (one write), anything else is streamed as it comes.
+pub async fn relay(
+    origin: OriginResponse,
+    hooks: &HookHeaders,
+    set_cookies: Vec<String>,
+) -> Result<Response, ErrorCode> {
+    let OriginResponse {
+        response,
+        headers: origin_headers,
+        to_head,
+    } = origin;
     let status = response.get_status_code();
-    let mut headers = forwarding::response_headers(&headers, hooks);
+    let mut headers = forwarding::response_headers(&origin_headers, hooks);
     if !set_cookies.is_empty() {
         forwarding::keep_out_of_shared_caches(&mut headers);
     }
@@ -124,9 +152,23 @@ pub fn relay(origin: OriginResponse, hooks: &HookHeaders, set_cookies: Vec<Strin
         let value = http::HeaderValue::from_str(&cookie).map_err(|_| internal("invalid Set-Cookie"))?;
         headers.append(http::header::SET_COOKIE, value);
     }
-    let headers = fields(&headers)?;
     let (origin_done, origin_done_rx) = wit_future::new(|| Ok(()));
     let (contents, trailers) = Response::consume_body(response, origin_done_rx);
+    let bodiless = to_head || status < 200 || status == 204 || status == 304;
+    let (contents, trailers) = if bodiless || origin_headers.contains_key(http::header::CONTENT_LENGTH) {
+        (contents, trailers)
+    } else {
+        let (body, body_rx) = wit_stream::new::<u8>();
+        let (body_trailers, body_trailers_rx) = wit_future::new(|| Ok(None));
+        let (whole, whole_rx) = oneshot::channel();
+        wit_bindgen::spawn(copy_body(contents, trailers, body, body_trailers, whole));
+        if let Ok(Some(length)) = whole_rx.await {
+            headers.remove(http::header::CONTENT_LENGTH);
+            headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(length));
+        }
+        (body_rx, body_trailers_rx)
+    };
+    let headers = fields(&headers)?;
     let (relayed, delivered) = Response::new(headers, Some(contents), trailers);
     relayed
         .set_status_code(status)
@@ -135,6 +177,97 @@ pub fn relay(origin: OriginResponse, hooks: &HookHeaders, set_cookies: Vec<Strin
         let _ = origin_done.write(delivered.await).await;
     });
     Ok(relayed)
+}
+
+/// How much of a chunked origin body is read ahead at most before the response starts.
+const READ_AHEAD_BYTES: usize = 64 * 1024;
+/// How long a read ahead waits: a few turns of the host's scheduler (a body the origin has
+/// already sent arrives within them, the host's HTTP client handing it over chunk by chunk),
+/// then, should the host be busy, one short timer. A streaming origin (server-sent events,
+/// long polling) is not waited for beyond that: its response starts at most about 1 ms later.
+const READ_AHEAD_TURNS: usize = 16;
+const READ_AHEAD_WAIT_NS: u64 = 1_000_000;
+/// The read-ahead as a whole ends by then, so an origin that trickles small chunks without
+/// pause does not hold the response back until [`READ_AHEAD_BYTES`] have come.
+const READ_AHEAD_TOTAL_NS: u64 = 5_000_000;
+const READ_SIZE: usize = 16 * 1024;
+
+/// Copies a chunked origin body into `body`, with its trailers into `trailers`. It first
+/// reads what the origin has already sent (up to [`READ_AHEAD_BYTES`], waiting for each read
+/// no longer than [`READ_AHEAD_TURNS`] scheduler turns and [`READ_AHEAD_WAIT_NS`], for all of
+/// them no longer than [`READ_AHEAD_TOTAL_NS`]), then says
+/// on `whole` whether that was the whole body (its length) or not (`None`: the response
+/// streams on, chunked, as the origin sends it).
+async fn copy_body(
+    mut contents: StreamReader<u8>,
+    origin_trailers: FutureReader<Result<Option<Trailers>, ErrorCode>>,
+    mut body: StreamWriter<u8>,
+    trailers: FutureWriter<Result<Option<Trailers>, ErrorCode>>,
+    whole: oneshot::Sender<Option<u64>>,
+) {
+    let mut whole = Some(whole);
+    let mut ahead: Vec<u8> = Vec::new();
+    let mut ended = false;
+    let deadline = monotonic_clock::now().saturating_add(READ_AHEAD_TOTAL_NS);
+    while !ended && whole.is_some() && ahead.len() < READ_AHEAD_BYTES && monotonic_clock::now() < deadline {
+        let mut read = pin!(contents.read(Vec::with_capacity(READ_SIZE)));
+        let turns = pin!(async {
+            for _ in 0..READ_AHEAD_TURNS {
+                wit_bindgen::yield_async().await;
+            }
+            monotonic_clock::wait_for(READ_AHEAD_WAIT_NS).await;
+        });
+        let (result, chunk) = match select(read.as_mut(), turns).await {
+            Either::Left((read, _)) => read,
+            Either::Right(((), _)) => {
+                // The origin is streaming: the response starts with what has come so far.
+                if let Some(whole) = whole.take() {
+                    let _ = whole.send(None);
+                }
+                if !body.write_all(std::mem::take(&mut ahead)).await.is_empty() {
+                    return; // the client went away
+                }
+                read.await
+            }
+        };
+        match result {
+            StreamResult::Complete(_) => ahead.extend_from_slice(&chunk),
+            _ => ended = true,
+        }
+    }
+    let mut origin_trailers = Some(origin_trailers);
+    let mut settled = None;
+    if let Some(whole) = whole.take() {
+        let mut length = None;
+        if let Some(future) = origin_trailers.take_if(|_| ended) {
+            // Once the origin's body has ended, its trailers (or error) are settled too.
+            let result = future.await;
+            length = matches!(result, Ok(None)).then_some(ahead.len() as u64);
+            settled = Some(result);
+        }
+        let _ = whole.send(length);
+    }
+    if !ahead.is_empty() && !body.write_all(ahead).await.is_empty() {
+        return;
+    }
+    while !ended {
+        let (result, chunk) = contents.read(Vec::with_capacity(READ_SIZE)).await;
+        match result {
+            StreamResult::Complete(_) => {
+                if !body.write_all(chunk).await.is_empty() {
+                    return;
+                }
+            }
+            _ => ended = true,
+        }
+    }
+    drop(body);
+    let settled = match (settled, origin_trailers) {
+        (Some(result), _) => result,
+        (None, Some(future)) => future.await,
+        (None, None) => Ok(None),
+    };
+    let _ = trailers.write(settled).await;
 }
 
 fn header_map(fields: &Fields) -> HeaderMap {
