@@ -270,6 +270,23 @@ fn express_session(redis: &mut redis::Connection, secret: &str) -> String {
     ExpressCookie::new(KeyRing::parse_with_minimum(secret, 1).expect("secret")).encode(&id)
 }
 
+/// A session as Flask-Session writes it (its JSON serialization; unsigned cookie, the
+/// extension's default); returns its cookie value.
+fn flask_session(redis: &mut redis::Connection) -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("random");
+    let id = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes);
+    let record = serde_json::json!({"_permanent": true, "_user_id": "bench-user", "_fresh": true, "role": "user"});
+    redis::cmd("SET")
+        .arg(format!("session:{id}"))
+        .arg(record.to_string())
+        .arg("EX")
+        .arg(86_400)
+        .query::<()>(redis)
+        .expect("SET");
+    id
+}
+
 fn with_cookie(path: &str, cookie: &str, extra: &[(&str, &str)]) -> (String, Vec<(String, String)>) {
     let mut headers = vec![("cookie".to_owned(), format!("sgw_session={cookie}"))];
     headers.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
@@ -298,9 +315,13 @@ async fn main() {
     express_vars.retain(|(k, _)| *k != "session_keys");
     express_vars.extend([("session_format", "express"), ("session_keys", "keyboard cat")]);
     let express = Gateway::start_styled(&express_vars, VariableStyle::RuntimeConfig).await;
+    let mut flask_vars = vars.to_vec();
+    flask_vars.extend([("session_format", "flask")]);
+    let flask = Gateway::start_styled(&flask_vars, VariableStyle::RuntimeConfig).await;
     let mut conn = redis.connection().expect("redis");
     let cookie = sessions::create(&mut conn, "bench-user", serde_json::json!({"role": "user"}), KEY_A);
     let express_cookie = express_session(&mut conn, "keyboard cat");
+    let flask_cookie = flask_session(&mut conn);
     let mut invalid = cookie.clone().into_bytes();
     let i = invalid.len() - 5;
     invalid[i] = if invalid[i] == b'A' { b'B' } else { b'A' };
@@ -332,7 +353,7 @@ async fn main() {
 
     let (c, i) = (cookie.clone(), invalid.clone());
     let (c2, c3, c4) = (cookie.clone(), cookie.clone(), cookie.clone());
-    let c5 = express_cookie.clone();
+    let (c5, c6) = (express_cookie.clone(), flask_cookie.clone());
     let scenarios: Vec<(&str, SocketAddr, Next, u16)> = vec![
         (
             "origin direct (baseline)",
@@ -382,6 +403,12 @@ async fn main() {
             200,
         ),
         (
+            "  same, session_format = flask",
+            flask.addr,
+            Box::new(move |_| Some((String::from("/app"), vec![("cookie".into(), format!("session={c6}"))]))),
+            200,
+        ),
+        (
             "valid session, refresh due",
             gateway.addr,
             Box::new(move |n| due.get(n).map(|c| with_cookie("/app", c, &[]))),
@@ -425,7 +452,7 @@ async fn main() {
             200,
         ),
     ];
-    let gateways = [&gateway, &flags, &runtime_config, &key_value, &express, &floor];
+    let gateways = [&gateway, &flags, &runtime_config, &key_value, &express, &flask, &floor];
     for (name, addr, next, expect) in &scenarios {
         let measured = gateways.iter().find(|g| g.addr == *addr);
         let before = measured.map(|g| counts(g));
