@@ -211,7 +211,14 @@ async fn lookup_session(
         loaded = store.reload(&key).await;
     }
     match loaded {
-        Ok(Some(stored)) if !config.format.is_native() => (foreign(config, &id, &stored.bytes, now), None),
+        Ok(Some(stored)) if !config.format.is_native() => {
+            let decoded = match &config.format {
+                SessionFormat::Express(record) => ExpressRecordDecoder { record }.decode(&stored.bytes, now),
+                SessionFormat::Flask(record) => FlaskRecordDecoder { record }.decode(&stored.bytes, now),
+                SessionFormat::Native => Err(RecordError::Malformed("not a framework's format".into())),
+            };
+            (foreign(&id, decoded), None)
+        }
         Ok(Some(stored)) => match decode(&id, &stored.bytes, now) {
             Some((session, record)) => {
                 // Key-value reads come without a TTL: the record says when it was last touched.
@@ -258,12 +265,7 @@ fn decode(id: &VerifiedSessionId, bytes: &[u8], now: u64) -> Option<(session_gat
 }
 
 /// A framework's session: read only, so nothing is kept for refreshes or hooks.
-fn foreign(config: &Config, id: &VerifiedSessionId, bytes: &[u8], now: u64) -> SessionLookup {
-    let decoded = match &config.format {
-        SessionFormat::Native => unreachable!("native records are decoded by `decode`"),
-        SessionFormat::Express(record) => ExpressRecordDecoder { record }.decode(bytes, now),
-        SessionFormat::Flask(record) => FlaskRecordDecoder { record }.decode(bytes, now),
-    };
+fn foreign(id: &VerifiedSessionId, decoded: Result<session_gateway_core::Session, RecordError>) -> SessionLookup {
     match decoded {
         Ok(session) => SessionLookup::Found(session),
         // A framework keeps sessions for visitors who have not logged in.
