@@ -287,6 +287,26 @@ fn flask_session(redis: &mut redis::Connection) -> String {
     id
 }
 
+/// A session as Django's cache backend pickles it (protocol 5, as CPython writes
+/// `{"_auth_user_id": "1", "role": "user"}`); returns its cookie value.
+fn django_session(redis: &mut redis::Connection) -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("random");
+    let key: String = bytes
+        .iter()
+        .map(|b| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[usize::from(*b) % 36]))
+        .collect();
+    let pickle = b"\x80\x05}\x94(\x8c\x0d_auth_user_id\x94\x8c\x011\x94\x8c\x04role\x94\x8c\x04user\x94u.";
+    redis::cmd("SET")
+        .arg(format!(":1:django.contrib.sessions.cache{key}"))
+        .arg(&pickle[..])
+        .arg("EX")
+        .arg(86_400)
+        .query::<()>(redis)
+        .expect("SET");
+    key
+}
+
 fn with_cookie(path: &str, cookie: &str, extra: &[(&str, &str)]) -> (String, Vec<(String, String)>) {
     let mut headers = vec![("cookie".to_owned(), format!("sgw_session={cookie}"))];
     headers.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
@@ -318,10 +338,14 @@ async fn main() {
     let mut flask_vars = vars.to_vec();
     flask_vars.extend([("session_format", "flask")]);
     let flask = Gateway::start_styled(&flask_vars, VariableStyle::RuntimeConfig).await;
+    let mut django_vars = vars.to_vec();
+    django_vars.extend([("session_format", "django")]);
+    let django = Gateway::start_styled(&django_vars, VariableStyle::RuntimeConfig).await;
     let mut conn = redis.connection().expect("redis");
     let cookie = sessions::create(&mut conn, "bench-user", serde_json::json!({"role": "user"}), KEY_A);
     let express_cookie = express_session(&mut conn, "keyboard cat");
     let flask_cookie = flask_session(&mut conn);
+    let django_cookie = django_session(&mut conn);
     let mut invalid = cookie.clone().into_bytes();
     let i = invalid.len() - 5;
     invalid[i] = if invalid[i] == b'A' { b'B' } else { b'A' };
@@ -353,7 +377,7 @@ async fn main() {
 
     let (c, i) = (cookie.clone(), invalid.clone());
     let (c2, c3, c4) = (cookie.clone(), cookie.clone(), cookie.clone());
-    let (c5, c6) = (express_cookie.clone(), flask_cookie.clone());
+    let (c5, c6, c7) = (express_cookie.clone(), flask_cookie.clone(), django_cookie.clone());
     let scenarios: Vec<(&str, SocketAddr, Next, u16)> = vec![
         (
             "origin direct (baseline)",
@@ -409,6 +433,12 @@ async fn main() {
             200,
         ),
         (
+            "  same, session_format = django",
+            django.addr,
+            Box::new(move |_| Some((String::from("/app"), vec![("cookie".into(), format!("sessionid={c7}"))]))),
+            200,
+        ),
+        (
             "valid session, refresh due",
             gateway.addr,
             Box::new(move |n| due.get(n).map(|c| with_cookie("/app", c, &[]))),
@@ -452,7 +482,16 @@ async fn main() {
             200,
         ),
     ];
-    let gateways = [&gateway, &flags, &runtime_config, &key_value, &express, &flask, &floor];
+    let gateways = [
+        &gateway,
+        &flags,
+        &runtime_config,
+        &key_value,
+        &express,
+        &flask,
+        &django,
+        &floor,
+    ];
     for (name, addr, next, expect) in &scenarios {
         let measured = gateways.iter().find(|g| g.addr == *addr);
         let before = measured.map(|g| counts(g));

@@ -302,3 +302,81 @@ async fn a_flask_session_ends_with_its_lifetime() {
         "PERMANENT_SESSION_LIFETIME passed"
     );
 }
+
+// ---- django: cache-backed sessions on Django's Redis cache, with django.contrib.auth ----
+
+async fn django_gateway(redis: &RedisServer, app: &FrameworkApp) -> Gateway {
+    let (origin, redis_url) = (app.url(), redis.url());
+    Gateway::start(&[
+        ("origin_url", origin.as_str()),
+        ("redis_address", redis_url.as_str()),
+        ("session_format", "django"),
+        // Django's session cookie is unsigned: the variable is required, and unused.
+        ("session_keys", "unused"),
+        ("cookie_secure", "false"),
+    ])
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_django_login_is_accepted_until_logout() {
+    let redis = RedisServer::start();
+    let app = FrameworkApp::django(&redis.url(), 3600);
+    let gateway = django_gateway(&redis, &app).await;
+    let cookie = set_cookie(&app.post("/login?user=alice", None).await);
+    assert!(cookie.starts_with("sessionid="), "{cookie}");
+    let reply = whoami(&gateway, &cookie).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let seen = forwarded(&reply);
+    assert_eq!(seen["x-session-user"], "1", "Django keeps the user's primary key");
+    let data = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        seen["x-session-data"].as_str().unwrap(),
+    )
+    .unwrap();
+    let data: serde_json::Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!(data["role"], "member");
+    assert_eq!(data["_auth_user_backend"], "django.contrib.auth.backends.ModelBackend");
+
+    let mut tampered = cookie.clone().into_bytes();
+    let i = tampered.len() - 1;
+    tampered[i] = if tampered[i] == b'a' { b'b' } else { b'a' };
+    assert_eq!(
+        whoami(&gateway, &String::from_utf8(tampered).unwrap()).await.status,
+        401
+    );
+    let anonymous = set_cookie(&app.post("/visit", None).await);
+    assert_eq!(whoami(&gateway, &anonymous).await.status, 401, "nobody logged in");
+
+    assert_eq!(app.post("/logout", Some(&cookie)).await.status, 200);
+    assert_eq!(whoami(&gateway, &cookie).await.status, 401, "logged out in the app");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_django_session_ends_with_its_age_and_a_hostile_pickle_is_never_run() {
+    let redis = RedisServer::start();
+    let app = FrameworkApp::django(&redis.url(), 2);
+    let gateway = django_gateway(&redis, &app).await;
+    let cookie = set_cookie(&app.post("/login?user=bob", None).await);
+    assert_eq!(whoami(&gateway, &cookie).await.status, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    assert_eq!(whoami(&gateway, &cookie).await.status, 401, "past SESSION_COOKIE_AGE");
+
+    // A pickle that would run a command if Python unpickled it, under a key Django could hold.
+    let marker = std::env::temp_dir().join(format!("sgw-pwned-{}", session_gateway_tests::free_port()));
+    let command = format!("touch {}", marker.display());
+    let mut pickle = b"\x80\x05}\x94\x8c\x0d_auth_user_id\x94\x8c\x05posix\x8c\x06system\x93".to_vec();
+    pickle.push(0x8c);
+    pickle.push(command.len() as u8);
+    pickle.extend(command.as_bytes());
+    pickle.extend(b"\x85Rs.");
+    let id = "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz";
+    redis::cmd("SET")
+        .arg(format!(":1:django.contrib.sessions.cache{id}"))
+        .arg(pickle)
+        .query::<()>(&mut redis.connection().unwrap())
+        .unwrap();
+    assert_eq!(whoami(&gateway, &format!("sessionid={id}")).await.status, 401);
+    assert!(!marker.exists());
+    assert!(gateway.logs().contains("not plain data"), "{}", gateway.logs());
+}

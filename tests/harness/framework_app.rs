@@ -70,6 +70,29 @@ impl FrameworkApp {
         Self::spawn(command, &dir, redis_url)
     }
 
+    /// `tests/frameworks/django/app.py` in its virtualenv: cache-backed sessions on Django's
+    /// Redis cache, `django.contrib.auth` (its SQLite database in a temporary file), and a
+    /// session age in seconds.
+    pub fn django(redis_url: &str, session_age_secs: u64) -> Self {
+        let dir = crate::workspace_root().join("tests/frameworks/django");
+        let python = dir.join(".venv/bin/python");
+        assert!(
+            python.exists(),
+            "the Django app's virtualenv is missing: run scripts/setup (pip install -r {}/requirements.txt)",
+            dir.display()
+        );
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).expect("random");
+        let db = std::env::temp_dir().join(format!("sgw-django-{}.sqlite3", u64::from_le_bytes(bytes)));
+        let mut command = Command::new(python);
+        command
+            .arg("app.py")
+            .env("SECRET_KEY", "django test secret key")
+            .env("DB", db)
+            .env("SESSION_COOKIE_AGE", session_age_secs.to_string());
+        Self::spawn(command, &dir, redis_url)
+    }
+
     fn spawn(mut command: Command, dir: &std::path::Path, redis_url: &str) -> Self {
         let port = crate::free_port();
         command

@@ -821,6 +821,11 @@ fn the_express_format_takes_express_defaults_and_secrets() {
     );
     vars.push(("session_user_pointer", "passport.user"));
     assert_eq!(parse(&vars).unwrap_err().variable, "session_user_pointer");
+    let django = parse(&with(("session_format", "django"))).unwrap();
+    assert_eq!(
+        (django.cookie.name.as_str(), django.key_prefix.as_str()),
+        ("sessionid", ":1:django.contrib.sessions.cache")
+    );
     // The native format keeps its 32-byte minimum.
     assert_eq!(
         parse(&with(("session_keys", "keyboard cat"))).unwrap_err().variable,
@@ -1669,6 +1674,148 @@ mod flask_format {
         fn any_cookie_value_decodes_without_panicking(value in ".{0,200}") {
             let _ = FlaskCookie::signed(["k"]).decode(&value);
             let _ = FlaskCookie::unsigned().decode(&value);
+        }
+    }
+}
+
+// ---- django (cache-backed sessions, pickled) ----
+
+mod django_format {
+    use proptest::prelude::*;
+    use session_gateway_core::CookieCodec;
+    use session_gateway_core::django::{DjangoCookie, DjangoRecordDecoder, unpickle};
+    use session_gateway_core::session::{ForeignRecord, RecordError, SessionDecoder};
+
+    // From CPython 3.11: pickle.dumps(d, protocol) of one session dict, protocols 2 and 5.
+    const PROTOCOL_2: &str = "80027d710028580d0000005f617574685f757365725f69647101580100000031710258120000005f617574685f757365725f6261636b656e6471035829000000646a616e676f2e636f6e747269622e617574682e6261636b656e64732e4d6f64656c4261636b656e647104580f0000005f617574685f757365725f6861736871055802000000616271065804000000726f6c65710758060000006d656d626572710858010000006e71094a90eefeff5803000000626967710a8a06000000000001580100000066710b473ff8000000000000580100000074710c4b01580100000078710d86710e58010000006c710f5d711028884e7d711158010000006b71125801000000767113736558010000006571147d7115752e";
+    const PROTOCOL_5: &str = "800595cc000000000000007d94288c0d5f617574685f757365725f6964948c0131948c125f617574685f757365725f6261636b656e64948c29646a616e676f2e636f6e747269622e617574682e6261636b656e64732e4d6f64656c4261636b656e64948c0f5f617574685f757365725f68617368948c026162948c04726f6c65948c066d656d626572948c016e944a90eefeff8c03626967948a060000000000018c016694473ff80000000000008c0174944b018c01789486948c016c945d9428884e7d948c016b948c01769473658c0165947d94752e";
+    // {'a': s, 'b': s} with one string object: the second is a memo reference.
+    const SHARED_STRING: &str = "8005951c000000000000007d94288c0161948c0a78787878787878787878948c0162946802752e";
+    // {'a': l, 'b': l} with one list object.
+    const SHARED_LIST: &str = "80059514000000000000007d94288c0161945d944b01618c0162946802752e";
+    // A dict whose value reduces to os.system('touch /tmp/pwned') when unpickled by Python.
+    const REDUCE: &str = "8005953e000000000000007d948c0d5f617574685f757365725f6964948c05706f736978948c0673797374656d9493948c10746f756368202f746d702f70776e65649485945294732e";
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn session_dicts_pickled_by_python_read_as_python_wrote_them() {
+        let expected = serde_json::json!({
+            "_auth_user_id": "1",
+            "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+            "_auth_user_hash": "ab",
+            "role": "member",
+            "n": -70000,
+            "big": 1u64 << 40,
+            "f": 1.5,
+            "t": [1, "x"],
+            "l": [true, null, {"k": "v"}],
+            "e": {}
+        });
+        assert_eq!(unpickle(&hex(PROTOCOL_2)).unwrap(), expected);
+        assert_eq!(unpickle(&hex(PROTOCOL_5)).unwrap(), expected);
+        assert_eq!(
+            unpickle(&hex(SHARED_STRING)).unwrap(),
+            serde_json::json!({"a": "xxxxxxxxxx", "b": "xxxxxxxxxx"})
+        );
+        let r = ForeignRecord {
+            user_pointer: "/_auth_user_id".into(),
+            data_keys: Some(vec!["role".into()]),
+        };
+        assert_eq!(
+            DjangoRecordDecoder { record: &r }
+                .decode(&hex(PROTOCOL_5), 0)
+                .unwrap()
+                .user_id,
+            "1"
+        );
+    }
+
+    #[test]
+    fn anything_but_plain_data_is_refused() {
+        assert!(
+            unpickle(&hex(REDUCE)).unwrap_err().contains("opcode 0x93"),
+            "STACK_GLOBAL"
+        );
+        assert!(unpickle(&hex(SHARED_LIST)).is_err(), "a shared mutable container");
+        let global = b"\x80\x02cos\nsystem\nq\x00.";
+        assert!(unpickle(global).is_err());
+        let mut truncated = hex(PROTOCOL_5);
+        truncated.pop();
+        assert!(unpickle(&truncated).is_err());
+        let mut trailing = hex(PROTOCOL_5);
+        trailing.push(b'N');
+        assert!(unpickle(&trailing).is_err());
+        assert!(unpickle(b"\x80\x06}.").is_err(), "an unknown protocol");
+        assert!(unpickle(b"\x80\x05\x8c\xff").is_err(), "a string past the end");
+        assert!(unpickle(b"\x80\x05X\xff\xff\xff\xff").is_err());
+        assert!(
+            unpickle(b"\x80\x05\x8a\x09123456789.").is_err(),
+            "an integer wider than 64 bits"
+        );
+        assert!(unpickle(b"\x80\x05G\x7f\xf8\x00\x00\x00\x00\x00\x00.").is_err(), "NaN");
+        assert!(unpickle(b"\x80\x05}(\x8c\x01a.").is_err(), "an unclosed mark");
+        assert!(
+            unpickle(b"\x80\x05}(K\x01K\x02u.").is_err(),
+            "a key that is not a string"
+        );
+        // Depth: 100 nested lists.
+        let mut deep = b"\x80\x05".to_vec();
+        deep.extend(std::iter::repeat_n(b']', 100));
+        deep.extend(std::iter::repeat_n(b'a', 99));
+        deep.push(b'.');
+        assert!(unpickle(&deep).unwrap_err().contains("deep"));
+        // A string repeated through memo references far past the input's size.
+        let mut laughs = b"\x80\x05](X\x00\xf0\x00\x00".to_vec();
+        laughs.extend(std::iter::repeat_n(b'x', 0xf000));
+        laughs.push(0x94);
+        laughs.extend(std::iter::repeat_n([b'h', 0], 100).flatten());
+        laughs.extend(b"e.");
+        assert!(unpickle(&laughs).unwrap_err().contains("too large"));
+        let r = ForeignRecord {
+            user_pointer: "/_auth_user_id".into(),
+            data_keys: None,
+        };
+        assert!(matches!(
+            DjangoRecordDecoder { record: &r }.decode(&hex(REDUCE), 0),
+            Err(RecordError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn session_keys_are_djangos_charset() {
+        let c = DjangoCookie;
+        assert_eq!(
+            c.decode("8hcfnuu254ltyu0euzc83pgisb5d5c2e").unwrap().as_str(),
+            "8hcfnuu254ltyu0euzc83pgisb5d5c2e"
+        );
+        for bad in [
+            "8HCFNUU254LTYU0EUZC83PGISB5D5C2E",
+            "8hcfnuu254ltyu0euzc83pgisb5d5c2-",
+            "short",
+            "8hcfnuu254ltyu0euzc83pgisb5d5c2e%00",
+        ] {
+            assert!(c.decode(bad).is_none(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn hostile_pickles_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = unpickle(&bytes);
+        }
+
+        #[test]
+        fn mutated_session_pickles_never_panic(pos in 0usize..220, byte in any::<u8>()) {
+            let mut bytes = hex(PROTOCOL_5);
+            let pos = pos % bytes.len();
+            bytes[pos] = byte;
+            let _ = unpickle(&bytes);
         }
     }
 }

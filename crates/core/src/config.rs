@@ -2,6 +2,7 @@
 //! exists when every value is valid. Each error names the variable at fault.
 
 use crate::cookie_codec::{CookieCodec, SignedCookieV1};
+use crate::django::{self, DjangoCookie};
 use crate::expiry::Expiry;
 use crate::express::{self, ExpressCookie};
 use crate::flask::{self, FlaskCookie};
@@ -106,6 +107,8 @@ pub enum SessionFormat {
     Express(ForeignRecord),
     /// Flask-Session's Redis backend: read only.
     Flask(ForeignRecord),
+    /// Django's cache-backed sessions on Redis: read only.
+    Django(ForeignRecord),
 }
 
 impl SessionFormat {
@@ -118,6 +121,7 @@ impl SessionFormat {
             Self::Native => "native",
             Self::Express(_) => "express",
             Self::Flask(_) => "flask",
+            Self::Django(_) => "django",
         }
     }
 }
@@ -128,6 +132,7 @@ pub enum Codec {
     Native(SignedCookieV1),
     Express(ExpressCookie),
     Flask(FlaskCookie),
+    Django(DjangoCookie),
 }
 
 impl CookieCodec for Codec {
@@ -136,6 +141,7 @@ impl CookieCodec for Codec {
             Self::Native(codec) => codec.decode(value),
             Self::Express(codec) => codec.decode(value),
             Self::Flask(codec) => codec.decode(value),
+            Self::Django(codec) => codec.decode(value),
         }
     }
 
@@ -144,6 +150,7 @@ impl CookieCodec for Codec {
             Self::Native(codec) => codec.encode(id),
             Self::Express(codec) => codec.encode(id),
             Self::Flask(codec) => codec.encode(id),
+            Self::Django(codec) => codec.encode(id),
         }
     }
 }
@@ -351,16 +358,25 @@ impl Config {
                     flask::DEFAULT_COOKIE_NAME,
                     flask::DEFAULT_KEY_PREFIX,
                 ),
-                other @ ("php" | "laravel" | "django" | "spring") => {
+                "django" => (
+                    Codec::Django(DjangoCookie),
+                    SessionFormat::Django(ForeignRecord {
+                        user_pointer: user_pointer(django::DEFAULT_USER_POINTER)?,
+                        data_keys,
+                    }),
+                    django::DEFAULT_COOKIE_NAME,
+                    django::DEFAULT_KEY_PREFIX,
+                ),
+                other @ ("php" | "laravel" | "spring") => {
                     return Err(ConfigError::new(
                         SESSION_FORMAT,
-                        format!("`{other}` is not supported yet (`native`, `express` or `flask`)"),
+                        format!("`{other}` is not supported yet (`native`, `express`, `flask` or `django`)"),
                     ));
                 }
                 other => {
                     return Err(ConfigError::new(
                         SESSION_FORMAT,
-                        format!("must be `native`, `express` or `flask`, not `{other}`"),
+                        format!("must be `native`, `express`, `flask` or `django`, not `{other}`"),
                     ));
                 }
             };
@@ -478,7 +494,9 @@ impl Config {
     pub fn session_key(&self, id: &crate::SessionId) -> String {
         match self.format {
             SessionFormat::Native => crate::redis_layout::session_key(&self.key_prefix, id),
-            SessionFormat::Express(_) | SessionFormat::Flask(_) => format!("{}{}", self.key_prefix, id.as_str()),
+            SessionFormat::Express(_) | SessionFormat::Flask(_) | SessionFormat::Django(_) => {
+                format!("{}{}", self.key_prefix, id.as_str())
+            }
         }
     }
 

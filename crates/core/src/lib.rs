@@ -8,6 +8,7 @@
 pub mod cluster;
 pub mod config;
 pub mod cookie_codec;
+pub mod django;
 pub mod expiry;
 pub mod express;
 pub mod flask;

@@ -16,6 +16,7 @@ use futures::future::join;
 use lifecycle::{Current, LifecycleError};
 use session_gateway_core::config::SessionFormat;
 use session_gateway_core::cookie_codec::{find_first_session, find_session};
+use session_gateway_core::django::DjangoRecordDecoder;
 use session_gateway_core::express::ExpressRecordDecoder;
 use session_gateway_core::flask::FlaskRecordDecoder;
 use session_gateway_core::hooks;
@@ -215,6 +216,7 @@ async fn lookup_session(
             let decoded = match &config.format {
                 SessionFormat::Express(record) => ExpressRecordDecoder { record }.decode(&stored.bytes, now),
                 SessionFormat::Flask(record) => FlaskRecordDecoder { record }.decode(&stored.bytes, now),
+                SessionFormat::Django(record) => DjangoRecordDecoder { record }.decode(&stored.bytes, now),
                 SessionFormat::Native => Err(RecordError::Malformed("not a framework's format".into())),
             };
             (foreign(&id, decoded), None)
