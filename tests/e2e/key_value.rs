@@ -90,10 +90,13 @@ async fn a_store_that_does_not_see_the_sessions_costs_speed_not_answers() {
         "each read fell back to outbound Redis"
     );
     let logs = gateway.logs();
-    assert_eq!(
+    let (told, instances) = (
         logs.matches("missed a session that Redis holds").count(),
-        1,
-        "said once per instance: {logs}"
+        gateway.app.instances.load(Ordering::Relaxed) as usize,
+    );
+    assert!(
+        (1..=instances).contains(&told),
+        "said once per instance ({instances} instances): {logs}"
     );
     assert!(!logs.contains(&value), "the cookie is never logged");
 }
@@ -107,22 +110,29 @@ async fn a_dead_store_falls_back_to_redis_and_a_dead_redis_still_fails_closed() 
     let value =
         session_gateway_tests::sessions::create(&mut redis.connection().unwrap(), "max", serde_json::json!({}), KEY_A);
 
-    for _ in 0..3 {
+    const REQUESTS: usize = 6;
+    for _ in 0..REQUESTS {
         let reply = session_gateway_tests::client::get(gateway.addr, "/app", &[("cookie", &cookie(&value))]).await;
         assert_eq!(reply.status, 200, "read from outbound Redis");
     }
-    assert_eq!(
-        gateway.logs().matches("key-value store failed").count(),
-        1,
-        "after a failure the store rests, so a hanging one cannot slow every request ({} instances): {}",
-        gateway.app.instances.load(Ordering::Relaxed),
+    // Each instance tries the store once, then rests 5 s (the host may use more than one).
+    let instances = gateway.app.instances.load(Ordering::Relaxed) as usize;
+    let failures = gateway.logs().matches("key-value store failed").count();
+    assert!(
+        failures >= 1 && failures <= instances && failures < REQUESTS,
+        "after a failure the store rests, so a hanging one cannot slow every request \
+         ({failures} failures, {instances} instances): {}",
         gateway.logs()
     );
 
     redis.stop();
     let reply = session_gateway_tests::client::get(gateway.addr, "/app", &[("cookie", &cookie(&value))]).await;
     assert_eq!(reply.status, 503, "neither answers: fail closed");
-    assert_eq!(origin.requests_to("/app").len(), 3, "the 503 never reached the origin");
+    assert_eq!(
+        origin.requests_to("/app").len(),
+        REQUESTS,
+        "the 503 never reached the origin"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
