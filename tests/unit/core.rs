@@ -1647,20 +1647,27 @@ mod flask_format {
         let pickle = b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00}\x94\x8c\x08_user_id\x94\x8c\x05alice\x94s.";
         assert!(decode_value(pickle).is_err(), "a pickle is refused, not read");
         for hostile in [
-            hex("92a161a162"),                  // an array, not a map
-            hex("81a161c4026869"),              // bytes
-            hex("81a161d6ff00000000"),          // an extension (timestamp)
-            hex("81c3a161"),                    // a non-string key
-            hex("dd7fffffff"),                  // an array claiming 2^31 items
-            hex("db7fffffff"),                  // a string claiming 2 GiB
-            hex(&"81a161".repeat(200)),         // nested past the depth bound
-            hex(&MSGPACK[..MSGPACK.len() - 4]), // truncated
+            hex("92a161a162"),                     // an array, not a map
+            hex("81a161c4026869"),                 // bytes
+            hex("81a161d6ff00000000"),             // an extension (timestamp)
+            hex("81c3a161"),                       // a non-string key
+            hex("dd7fffffff"),                     // an array claiming 2^31 items
+            hex("db7fffffff"),                     // a string claiming 2 GiB
+            hex(&"81a161".repeat(200)),            // nested past the depth bound
+            hex(&MSGPACK[..MSGPACK.len() - 4]),    // truncated
+            hex("82a85f757365725f6964a135a178c1"), // the reserved marker, which msgspec refuses
         ] {
             assert!(
                 FlaskRecordDecoder { record: &r }.decode(&hostile, 0).is_err(),
                 "{hostile:02x?}"
             );
         }
+    }
+
+    #[test]
+    fn json_floats_read_back_exactly() {
+        let value = decode_value(br#"{"f":207840.07719238894}"#).unwrap();
+        assert_eq!(value["f"].as_f64(), Some(207840.07719238894));
     }
 
     proptest! {
@@ -1777,6 +1784,25 @@ mod django_format {
         laughs.extend(std::iter::repeat_n([b'h', 0], 100).flatten());
         laughs.extend(b"e.");
         assert!(unpickle(&laughs).unwrap_err().contains("too large"));
+        // Found by a differential test against CPython: what Python refuses, so does the parser.
+        let mut memo_laughs = hex("80048d007d000000000000");
+        memo_laughs.extend(std::iter::repeat_n(b'a', 32000));
+        memo_laughs.extend(std::iter::repeat_n(0x94, 33000));
+        memo_laughs.push(b'.');
+        assert!(
+            unpickle(&memo_laughs).unwrap_err().contains("too large"),
+            "memo copies count"
+        );
+        for (python_refuses, what) in [
+            ("80025d284b07654b004b09732e", "set items on a list"),
+            ("7d288c01755d284b07654b004b0973752e", "set items on a nested list"),
+            ("7d288c0d5f617574685f757365725f69648c0135652e", "appends on a dict"),
+            ("294b01612e", "an append to a tuple"),
+            ("80047d9516000000000000002e", "a frame past the end"),
+            ("80057d94720000ff7f2e", "a memo index far ahead"),
+        ] {
+            assert!(unpickle(&hex(python_refuses)).is_err(), "{what}");
+        }
         let r = ForeignRecord {
             user_pointer: "/_auth_user_id".into(),
             data_keys: None,

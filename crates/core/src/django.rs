@@ -65,8 +65,18 @@ impl SessionDecoder for DjangoRecordDecoder<'_> {
 
 enum Slot {
     Mark,
-    /// A value and how deep it nests.
-    Value(Value, u32),
+    /// A value, what it is to pickle, and how deep it nests.
+    Value(Value, Kind, u32),
+}
+
+/// What Python would hold: only a dict takes items and only a list takes appends (CPython
+/// calls `__setitem__` and `append`, which a list, a dict or a tuple lacks in turn).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dict,
+    List,
+    Tuple,
+    Scalar,
 }
 
 /// The value a pickle builds, if it uses only the opcodes of plain data (protocols 2 to 5:
@@ -87,9 +97,16 @@ pub fn unpickle(bytes: &[u8]) -> Result<Value, String> {
                     return Err(format!("protocol {protocol}"));
                 }
             }
-            0x95 => drop(input.take(8)?), // FRAME: a length hint
-            b'}' => stack.push(Slot::Value(Value::Object(Map::new()), 1)),
-            b']' | b')' => stack.push(Slot::Value(Value::Array(Vec::new()), 1)),
+            0x95 => {
+                // FRAME: the length of what follows, which must be there (CPython checks).
+                let len = u64::from_le_bytes(input.array()?);
+                if len > (bytes.len() - input.at) as u64 {
+                    return Err("a frame longer than the pickle".into());
+                }
+            }
+            b'}' => stack.push(Slot::Value(Value::Object(Map::new()), Kind::Dict, 1)),
+            b']' => stack.push(Slot::Value(Value::Array(Vec::new()), Kind::List, 1)),
+            b')' => stack.push(Slot::Value(Value::Array(Vec::new()), Kind::Tuple, 1)),
             b'(' => stack.push(Slot::Mark),
             0x8c | b'X' | 0x8d => {
                 let len = match op {
@@ -100,7 +117,7 @@ pub fn unpickle(bytes: &[u8]) -> Result<Value, String> {
                 let len = usize::try_from(len).map_err(|_| "string too long")?;
                 let text = std::str::from_utf8(input.take(len)?).map_err(|_| "string not UTF-8")?;
                 strings = strings.saturating_add(len);
-                stack.push(Slot::Value(Value::String(text.to_owned()), 0));
+                stack.push(Slot::Value(Value::String(text.to_owned()), Kind::Scalar, 0));
             }
             0x94 | b'q' | b'r' => {
                 let index = match op {
@@ -108,11 +125,19 @@ pub fn unpickle(bytes: &[u8]) -> Result<Value, String> {
                     b'q' => u32::from(input.byte()?),
                     _ => u32::from_le_bytes(input.array()?),
                 };
+                // CPython writes memo entries in order; an index far ahead is a hostile one.
+                if index as usize > memo.len() {
+                    return Err("a memo index out of order".into());
+                }
                 let memoized = match stack.last() {
-                    Some(Slot::Value(value, 0)) => Some(value.clone()),
+                    Some(Slot::Value(value, Kind::Scalar, _)) => Some(value.clone()),
                     Some(Slot::Value(..)) => None,
                     _ => return Err("memoizing a mark".into()),
                 };
+                // A memoized copy counts against the budget like any string.
+                if let Some(Value::String(s)) = &memoized {
+                    strings = strings.saturating_add(s.len());
+                }
                 memo.insert(index, memoized);
             }
             b'h' | b'j' => {
@@ -125,15 +150,23 @@ pub fn unpickle(bytes: &[u8]) -> Result<Value, String> {
                         if let Value::String(s) = value {
                             strings = strings.saturating_add(s.len());
                         }
-                        stack.push(Slot::Value(value.clone(), 0));
+                        stack.push(Slot::Value(value.clone(), Kind::Scalar, 0));
                     }
                     Some(None) => return Err("a shared container".into()),
                     None => return Err("an unknown memo entry".into()),
                 }
             }
-            b'K' => stack.push(Slot::Value(Value::from(input.byte()?), 0)),
-            b'M' => stack.push(Slot::Value(Value::from(u16::from_le_bytes(input.array()?)), 0)),
-            b'J' => stack.push(Slot::Value(Value::from(i32::from_le_bytes(input.array()?)), 0)),
+            b'K' => stack.push(Slot::Value(Value::from(input.byte()?), Kind::Scalar, 0)),
+            b'M' => stack.push(Slot::Value(
+                Value::from(u16::from_le_bytes(input.array()?)),
+                Kind::Scalar,
+                0,
+            )),
+            b'J' => stack.push(Slot::Value(
+                Value::from(i32::from_le_bytes(input.array()?)),
+                Kind::Scalar,
+                0,
+            )),
             0x8a => {
                 let len = usize::from(input.byte()?);
                 if len > 8 {
@@ -146,23 +179,23 @@ pub fn unpickle(bytes: &[u8]) -> Result<Value, String> {
                     [0; 8]
                 };
                 buf[..len].copy_from_slice(digits);
-                stack.push(Slot::Value(Value::from(i64::from_le_bytes(buf)), 0));
+                stack.push(Slot::Value(Value::from(i64::from_le_bytes(buf)), Kind::Scalar, 0));
             }
             b'G' => {
                 let float = f64::from_be_bytes(input.array()?);
                 let number = Number::from_f64(float).ok_or("a float that is not finite")?;
-                stack.push(Slot::Value(Value::Number(number), 0));
+                stack.push(Slot::Value(Value::Number(number), Kind::Scalar, 0));
             }
-            0x88 => stack.push(Slot::Value(Value::Bool(true), 0)),
-            0x89 => stack.push(Slot::Value(Value::Bool(false), 0)),
-            b'N' => stack.push(Slot::Value(Value::Null, 0)),
+            0x88 => stack.push(Slot::Value(Value::Bool(true), Kind::Scalar, 0)),
+            0x89 => stack.push(Slot::Value(Value::Bool(false), Kind::Scalar, 0)),
+            b'N' => stack.push(Slot::Value(Value::Null, Kind::Scalar, 0)),
             b's' | b'a' => {
                 let items = pop_values(&mut stack, if op == b's' { 2 } else { 1 })?;
-                add_items(&mut stack, items)?;
+                add_items(&mut stack, items, if op == b's' { Kind::Dict } else { Kind::List })?;
             }
             b'u' | b'e' => {
                 let items = pop_to_mark(&mut stack)?;
-                add_items(&mut stack, items)?;
+                add_items(&mut stack, items, if op == b'u' { Kind::Dict } else { Kind::List })?;
             }
             b't' | 0x85..=0x87 => {
                 let items = match op {
@@ -175,12 +208,13 @@ pub fn unpickle(bytes: &[u8]) -> Result<Value, String> {
                 }
                 stack.push(Slot::Value(
                     Value::Array(items.into_iter().map(|(v, _)| v).collect()),
+                    Kind::Tuple,
                     depth,
                 ));
             }
             b'.' => {
                 return match (stack.pop(), stack.is_empty(), input.at == bytes.len()) {
-                    (Some(Slot::Value(value, _)), true, true) => Ok(value),
+                    (Some(Slot::Value(value, ..)), true, true) => Ok(value),
                     _ => Err("a pickle that does not end with one value".into()),
                 };
             }
@@ -222,7 +256,7 @@ fn pop_values(stack: &mut Vec<Slot>, count: usize) -> Result<Vec<(Value, u32)>, 
     let mut items = Vec::with_capacity(count);
     for _ in 0..count {
         match stack.pop() {
-            Some(Slot::Value(value, depth)) => items.push((value, depth)),
+            Some(Slot::Value(value, _, depth)) => items.push((value, depth)),
             _ => return Err("a stack too short".into()),
         }
     }
@@ -238,7 +272,7 @@ fn pop_to_mark(stack: &mut Vec<Slot>) -> Result<Vec<(Value, u32)>, String> {
     let items = stack
         .drain(mark + 1..)
         .filter_map(|slot| match slot {
-            Slot::Value(value, depth) => Some((value, depth)),
+            Slot::Value(value, _, depth) => Some((value, depth)),
             Slot::Mark => None, // none after the last mark
         })
         .collect();
@@ -246,11 +280,15 @@ fn pop_to_mark(stack: &mut Vec<Slot>) -> Result<Vec<(Value, u32)>, String> {
     Ok(items)
 }
 
-/// Puts `items` (pairs for a dict, values for a list) into the container on top of the stack.
-fn add_items(stack: &mut [Slot], items: Vec<(Value, u32)>) -> Result<(), String> {
-    let Some(Slot::Value(container, depth)) = stack.last_mut() else {
+/// Puts `items` (pairs for a dict, values for a list) into the container on top of the
+/// stack, which must be of the kind `into`.
+fn add_items(stack: &mut [Slot], items: Vec<(Value, u32)>, into: Kind) -> Result<(), String> {
+    let Some(Slot::Value(container, kind, depth)) = stack.last_mut() else {
         return Err("no container".into());
     };
+    if *kind != into {
+        return Err("items for a container of another kind".into());
+    }
     let deepest = items.iter().map(|(_, d)| *d).max().unwrap_or(0);
     *depth = (*depth).max(deepest + 1);
     if *depth > MAX_DEPTH {

@@ -130,6 +130,9 @@ pub fn decode_value(bytes: &[u8]) -> Result<Value, RecordError> {
 
 /// The whole input as one MessagePack value of JSON's kinds; `None` otherwise.
 fn from_msgpack(bytes: &[u8]) -> Option<Value> {
+    if !is_one_value(bytes) {
+        return None;
+    }
     let mut rest = bytes;
     let value = rmpv::decode::read_value_with_max_depth(&mut rest, MAX_DEPTH).ok()?;
     // Trailing bytes: not one MessagePack value (a pickle starts with 0x80, an empty map).
@@ -137,6 +140,75 @@ fn from_msgpack(bytes: &[u8]) -> Option<Value> {
         return None;
     }
     to_json(value)
+}
+
+/// Whether `bytes` is exactly one well-formed MessagePack value: rmpv reads the reserved
+/// marker 0xc1 as nil, where msgspec (and so Flask-Session) refuses the record.
+fn is_one_value(bytes: &[u8]) -> bool {
+    use rmp::Marker;
+    let (mut at, mut pending) = (0usize, 1u64);
+    let length = |at: usize, width: usize| -> Option<u64> {
+        let field = bytes.get(at..at.checked_add(width)?)?;
+        Some(field.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b)))
+    };
+    while pending > 0 {
+        let Some(&byte) = bytes.get(at) else {
+            return false;
+        };
+        at += 1;
+        pending -= 1;
+        // (bytes of payload after the marker, values that follow inside it)
+        let (skip, inner) = match Marker::from_u8(byte) {
+            Marker::Reserved => return false,
+            Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::True | Marker::False => (0, 0),
+            Marker::U8 | Marker::I8 => (1, 0),
+            Marker::U16 | Marker::I16 => (2, 0),
+            Marker::U32 | Marker::I32 | Marker::F32 => (4, 0),
+            Marker::U64 | Marker::I64 | Marker::F64 => (8, 0),
+            Marker::FixStr(n) => (u64::from(n), 0),
+            Marker::FixArray(n) => (0, u64::from(n)),
+            Marker::FixMap(n) => (0, 2 * u64::from(n)),
+            Marker::FixExt1 => (2, 0),
+            Marker::FixExt2 => (3, 0),
+            Marker::FixExt4 => (5, 0),
+            Marker::FixExt8 => (9, 0),
+            Marker::FixExt16 => (17, 0),
+            marker => {
+                let (width, kind) = match marker {
+                    Marker::Str8 | Marker::Bin8 => (1, 0),
+                    Marker::Str16 | Marker::Bin16 => (2, 0),
+                    Marker::Str32 | Marker::Bin32 => (4, 0),
+                    Marker::Ext8 => (1, 1),
+                    Marker::Ext16 => (2, 1),
+                    Marker::Ext32 => (4, 1),
+                    Marker::Array16 => (2, 2),
+                    Marker::Array32 => (4, 2),
+                    Marker::Map16 => (2, 3),
+                    _ => (4, 3), // Map32
+                };
+                let Some(n) = length(at, width) else {
+                    return false;
+                };
+                at += width;
+                match kind {
+                    0 => (n, 0),
+                    1 => (n + 1, 0), // the extension's type byte
+                    2 => (0, n),
+                    _ => (0, 2 * n),
+                }
+            }
+        };
+        let Some(next) = usize::try_from(skip).ok().and_then(|s| at.checked_add(s)) else {
+            return false;
+        };
+        at = next;
+        // Each value takes at least one byte: more pending than bytes left cannot be.
+        pending = match pending.checked_add(inner) {
+            Some(p) if p <= (bytes.len().saturating_sub(at)) as u64 => p,
+            _ => return false,
+        };
+    }
+    at == bytes.len()
 }
 
 fn to_json(value: rmpv::Value) -> Option<Value> {
