@@ -33,6 +33,13 @@ fn forwarded(reply: &Reply) -> serde_json::Value {
     serde_json::from_slice(&reply.body).expect("the app echoes the headers it got")
 }
 
+/// The session data the gateway forwarded, decoded from its header.
+fn forwarded_data(seen: &serde_json::Value) -> serde_json::Value {
+    let header = seen["x-session-data"].as_str().expect("a data header");
+    let json = base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap();
+    serde_json::from_slice(&json).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_express_login_is_accepted_and_its_logout_ends_it() {
     let redis = RedisServer::start();
@@ -45,12 +52,7 @@ async fn an_express_login_is_accepted_and_its_logout_ends_it() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     let seen = forwarded(&reply);
     assert_eq!(seen["x-session-user"], "alice");
-    let data = base64::Engine::decode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        seen["x-session-data"].as_str().unwrap(),
-    )
-    .unwrap();
-    let data: serde_json::Value = serde_json::from_slice(&data).unwrap();
+    let data = forwarded_data(&seen);
     assert_eq!(data["role"], "member", "the session's data as the app stored it");
 
     assert_eq!(app.post("/logout", Some(&cookie)).await.status, 200);
@@ -158,13 +160,8 @@ async fn only_allowed_keys_reach_the_data_header_and_hooks_are_refused() {
     let gateway = express_gateway(&redis, &app, SECRET, &[("session_data_keys", "role")]).await;
     let cookie = set_cookie(&app.post("/login?user=fay", None).await);
     let reply = whoami(&gateway, &cookie).await;
-    let data = base64::Engine::decode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        forwarded(&reply)["x-session-data"].as_str().unwrap(),
-    )
-    .unwrap();
     assert_eq!(
-        serde_json::from_slice::<serde_json::Value>(&data).unwrap(),
+        forwarded_data(&forwarded(&reply)),
         serde_json::json!({"role": "member"})
     );
 
@@ -224,12 +221,7 @@ async fn a_flask_login_is_accepted_in_each_serialization_until_logout() {
         assert_eq!(reply.status, 200, "{format}: {}", reply.text());
         let seen = forwarded(&reply);
         assert_eq!(seen["x-session-user"], "alice", "{format}");
-        let data = base64::Engine::decode(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-            seen["x-session-data"].as_str().unwrap(),
-        )
-        .unwrap();
-        let data: serde_json::Value = serde_json::from_slice(&data).unwrap();
+        let data = forwarded_data(&seen);
         assert_eq!(data["role"], "member", "{format}");
 
         assert_eq!(app.post("/logout", Some(&cookie)).await.status, 200);
@@ -329,12 +321,7 @@ async fn a_django_login_is_accepted_until_logout() {
     assert_eq!(reply.status, 200, "{}", reply.text());
     let seen = forwarded(&reply);
     assert_eq!(seen["x-session-user"], "1", "Django keeps the user's primary key");
-    let data = base64::Engine::decode(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-        seen["x-session-data"].as_str().unwrap(),
-    )
-    .unwrap();
-    let data: serde_json::Value = serde_json::from_slice(&data).unwrap();
+    let data = forwarded_data(&seen);
     assert_eq!(data["role"], "member");
     assert_eq!(data["_auth_user_backend"], "django.contrib.auth.backends.ModelBackend");
 

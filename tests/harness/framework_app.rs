@@ -23,46 +23,20 @@ impl FrameworkApp {
             "the Express app's packages are missing: run scripts/setup (npm ci in {})",
             dir.display()
         );
-        let port = crate::free_port();
         let mut command = Command::new("node");
-        command
-            .arg("app.js")
-            .current_dir(&dir)
-            .env("PORT", port.to_string())
-            .env("REDIS_URL", redis_url)
-            .env("SECRETS", secrets)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        command.arg("app.js").env("SECRETS", secrets);
         if let Some(ms) = max_age_ms {
             command.env("MAX_AGE_MS", ms.to_string());
         }
-        let mut child = command.spawn().expect("node runs (scripts/setup installs it)");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the app's first line");
-        assert_eq!(line.trim(), "listening", "the Express app did not start");
-        Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            child,
-        }
+        Self::spawn(command, &dir, redis_url)
     }
 
     /// `tests/frameworks/flask/app.py` in its virtualenv: Flask-Session's Redis backend with
     /// `SESSION_USE_SIGNER` as `signed`, `format` (`msgpack` or `json`), and a session
     /// lifetime in seconds.
     pub fn flask(redis_url: &str, secret: &str, signed: bool, format: &str, lifetime_secs: u64) -> Self {
-        let dir = crate::workspace_root().join("tests/frameworks/flask");
-        let python = dir.join(".venv/bin/python");
-        assert!(
-            python.exists(),
-            "the Flask app's virtualenv is missing: run scripts/setup (pip install -r {}/requirements.txt)",
-            dir.display()
-        );
-        let mut command = Command::new(python);
+        let (dir, mut command) = python_app("flask");
         command
-            .arg("app.py")
             .env("SECRET_KEY", secret)
             .env("SESSION_USE_SIGNER", if signed { "1" } else { "0" })
             .env("SESSION_SERIALIZATION_FORMAT", format)
@@ -74,19 +48,11 @@ impl FrameworkApp {
     /// Redis cache, `django.contrib.auth` (its SQLite database in a temporary file), and a
     /// session age in seconds.
     pub fn django(redis_url: &str, session_age_secs: u64) -> Self {
-        let dir = crate::workspace_root().join("tests/frameworks/django");
-        let python = dir.join(".venv/bin/python");
-        assert!(
-            python.exists(),
-            "the Django app's virtualenv is missing: run scripts/setup (pip install -r {}/requirements.txt)",
-            dir.display()
-        );
+        let (dir, mut command) = python_app("django");
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes).expect("random");
         let db = std::env::temp_dir().join(format!("sgw-django-{}.sqlite3", u64::from_le_bytes(bytes)));
-        let mut command = Command::new(python);
         command
-            .arg("app.py")
             .env("SECRET_KEY", "django test secret key")
             .env("DB", db)
             .env("SESSION_COOKIE_AGE", session_age_secs.to_string());
@@ -130,6 +96,20 @@ impl FrameworkApp {
             .await
             .expect("the app answers")
     }
+}
+
+/// `tests/frameworks/<name>`, and its `app.py` to run in the app's virtualenv.
+fn python_app(name: &str) -> (std::path::PathBuf, Command) {
+    let dir = crate::workspace_root().join("tests/frameworks").join(name);
+    let python = dir.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "the {name} app's virtualenv is missing: run scripts/setup (pip install -r {}/requirements.txt)",
+        dir.display()
+    );
+    let mut command = Command::new(python);
+    command.arg("app.py");
+    (dir, command)
 }
 
 impl Drop for FrameworkApp {
