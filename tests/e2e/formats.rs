@@ -12,17 +12,28 @@ fn set_cookie(reply: &Reply) -> String {
     value.split(';').next().unwrap().to_owned()
 }
 
-async fn express_gateway(redis: &RedisServer, app: &FrameworkApp, secrets: &str, extra: &[(&str, &str)]) -> Gateway {
+/// The gateway in front of `app`, reading its sessions in `format` with `secrets`.
+async fn framework_gateway(
+    redis: &RedisServer,
+    app: &FrameworkApp,
+    format: &str,
+    secrets: &str,
+    extra: &[(&str, &str)],
+) -> Gateway {
     let (origin, redis_url) = (app.url(), redis.url());
     let mut vars = vec![
         ("origin_url", origin.as_str()),
         ("redis_address", redis_url.as_str()),
-        ("session_format", "express"),
+        ("session_format", format),
         ("session_keys", secrets),
         ("cookie_secure", "false"),
     ];
     vars.extend_from_slice(extra);
     Gateway::start(&vars).await
+}
+
+async fn express_gateway(redis: &RedisServer, app: &FrameworkApp, secrets: &str, extra: &[(&str, &str)]) -> Gateway {
+    framework_gateway(redis, app, "express", secrets, extra).await
 }
 
 async fn whoami(gateway: &Gateway, cookie: &str) -> Reply {
@@ -197,16 +208,8 @@ async fn only_allowed_keys_reach_the_data_header_and_hooks_are_refused() {
 const FLASK_SECRET: &str = "flask secret key";
 
 async fn flask_gateway(redis: &RedisServer, app: &FrameworkApp, signed: bool) -> Gateway {
-    let (origin, redis_url) = (app.url(), redis.url());
-    Gateway::start(&[
-        ("origin_url", origin.as_str()),
-        ("redis_address", redis_url.as_str()),
-        ("session_format", "flask"),
-        ("session_keys", FLASK_SECRET),
-        ("session_cookie_signed", if signed { "true" } else { "false" }),
-        ("cookie_secure", "false"),
-    ])
-    .await
+    let signed = if signed { "true" } else { "false" };
+    framework_gateway(redis, app, "flask", FLASK_SECRET, &[("session_cookie_signed", signed)]).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -258,13 +261,13 @@ async fn signed_flask_cookies_are_verified_and_pickles_never_read() {
         whoami(&gateway, &String::from_utf8(tampered).unwrap()).await.status,
         401
     );
-    let wrong_key = Gateway::start(&[
-        ("origin_url", app.url().as_str()),
-        ("redis_address", redis.url().as_str()),
-        ("session_format", "flask"),
-        ("session_keys", "another key"),
-        ("session_cookie_signed", "true"),
-    ])
+    let wrong_key = framework_gateway(
+        &redis,
+        &app,
+        "flask",
+        "another key",
+        &[("session_cookie_signed", "true")],
+    )
     .await;
     assert_eq!(whoami(&wrong_key, &cookie).await.status, 401, "signed with another key");
 
@@ -298,16 +301,8 @@ async fn a_flask_session_ends_with_its_lifetime() {
 // ---- django: cache-backed sessions on Django's Redis cache, with django.contrib.auth ----
 
 async fn django_gateway(redis: &RedisServer, app: &FrameworkApp) -> Gateway {
-    let (origin, redis_url) = (app.url(), redis.url());
-    Gateway::start(&[
-        ("origin_url", origin.as_str()),
-        ("redis_address", redis_url.as_str()),
-        ("session_format", "django"),
-        // Django's session cookie is unsigned: the variable is required, and unused.
-        ("session_keys", "unused"),
-        ("cookie_secure", "false"),
-    ])
-    .await
+    // Django's session cookie is unsigned: the variable is required, and unused.
+    framework_gateway(redis, app, "django", "unused", &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

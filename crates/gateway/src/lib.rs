@@ -197,62 +197,58 @@ async fn lookup_session(
     };
     let key = config.session_key(&id);
     let mut loaded = store.load(&key).await;
-    // A key-value read whose record says its idle time is up, while the key still exists:
-    // the record's `touched_at` lags its TTL (a refresh that found it changed set only the
-    // TTL). Redis decides.
-    if let Ok(Some(stored)) = &loaded
-        && stored.remaining_ms == store::TTL_UNKNOWN
-        && config.format.is_native()
-        && let Ok((_, record)) = GatewayRecordDecoder.decode_record(&stored.bytes, now)
-        && config
-            .expiry
-            .remaining_ms_by_record(now_ms, record.last_touched(), record.expires_at)
-            == 0
-    {
-        loaded = store.reload(&key).await;
-    }
-    match loaded {
-        Ok(Some(stored)) if !config.format.is_native() => {
-            let decoded = match &config.format {
-                SessionFormat::Express(record) => ExpressRecordDecoder { record }.decode(&stored.bytes, now),
-                SessionFormat::Flask(record) => FlaskRecordDecoder { record }.decode(&stored.bytes, now),
-                SessionFormat::Django(record) => DjangoRecordDecoder { record }.decode(&stored.bytes, now),
-                SessionFormat::Native => Err(RecordError::Malformed("not a framework's format".into())),
-            };
-            (foreign(&id, decoded), None)
-        }
-        Ok(Some(stored)) => match decode(&id, &stored.bytes, now) {
-            Some((session, record)) => {
-                // Key-value reads come without a TTL: the record says when it was last touched.
-                let remaining_ms = match stored.remaining_ms {
-                    store::TTL_UNKNOWN => {
-                        config
-                            .expiry
-                            .remaining_ms_by_record(now_ms, record.last_touched(), record.expires_at)
-                    }
-                    known => known,
-                };
-                let loaded = Loaded {
-                    current: Current {
-                        id,
-                        record,
-                        bytes: stored.bytes,
-                    },
-                    remaining_ms,
-                };
-                (SessionLookup::Found(session), Some(loaded))
+    let mut asked_redis = false;
+    loop {
+        let stored = match loaded {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return (SessionLookup::Missing, None),
+            Err(StoreError::Corrupt(reason)) => {
+                log::info(format_args!("session #{} refused: {reason}", id.fingerprint()));
+                return (SessionLookup::Missing, None);
             }
-            None => (SessionLookup::Missing, None),
-        },
-        Ok(None) => (SessionLookup::Missing, None),
-        Err(StoreError::Corrupt(reason)) => {
-            log::info(format_args!("session #{} refused: {reason}", id.fingerprint()));
-            (SessionLookup::Missing, None)
+            Err(StoreError::Unavailable(reason)) => {
+                log::error(format_args!("session store unavailable: {reason}"));
+                return (SessionLookup::StoreUnavailable, None);
+            }
+        };
+        let decoded = match &config.format {
+            SessionFormat::Native => None,
+            SessionFormat::Express(record) => Some(ExpressRecordDecoder { record }.decode(&stored.bytes, now)),
+            SessionFormat::Flask(record) => Some(FlaskRecordDecoder { record }.decode(&stored.bytes, now)),
+            SessionFormat::Django(record) => Some(DjangoRecordDecoder { record }.decode(&stored.bytes, now)),
+        };
+        if let Some(decoded) = decoded {
+            return (foreign(&id, decoded), None);
         }
-        Err(StoreError::Unavailable(reason)) => {
-            log::error(format_args!("session store unavailable: {reason}"));
-            (SessionLookup::StoreUnavailable, None)
+        let Some((session, record)) = decode(&id, &stored.bytes, now) else {
+            return (SessionLookup::Missing, None);
+        };
+        // Key-value reads come without a TTL: the record says when it was last touched.
+        let remaining_ms = match stored.remaining_ms {
+            store::TTL_UNKNOWN => {
+                config
+                    .expiry
+                    .remaining_ms_by_record(now_ms, record.last_touched(), record.expires_at)
+            }
+            known => known,
+        };
+        // A key-value read whose record says its idle time is up, while the key still
+        // exists: the record's `touched_at` lags its TTL (a refresh that found it changed
+        // set only the TTL), or the copy is stale. Redis decides.
+        if stored.remaining_ms == store::TTL_UNKNOWN && remaining_ms == 0 && !asked_redis {
+            asked_redis = true;
+            loaded = store.reload(&key).await;
+            continue;
         }
+        let loaded = Loaded {
+            current: Current {
+                id,
+                record,
+                bytes: stored.bytes,
+            },
+            remaining_ms,
+        };
+        return (SessionLookup::Found(session), Some(loaded));
     }
 }
 
