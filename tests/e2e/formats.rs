@@ -362,3 +362,62 @@ async fn a_django_session_ends_with_its_age_and_a_hostile_pickle_is_never_run() 
     assert!(!marker.exists());
     assert!(gateway.logs().contains("not plain data"), "{}", gateway.logs());
 }
+
+// ---- the framework's touch-on-read, done at the edge (`session_touch_secs`) ----
+
+fn ttl_secs(redis: &RedisServer, key: &str) -> i64 {
+    let mut conn = redis.connection().unwrap();
+    redis::cmd("TTL").arg(key).query(&mut conn).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_touch_sets_the_apps_lifetime_again_only_when_half_of_it_is_gone() {
+    let redis = RedisServer::start();
+    // Django itself does not touch a session it only reads, so what moves the TTL is the gateway.
+    let app = FrameworkApp::django(&redis.url(), 600);
+    let cookie = set_cookie(&app.post("/login?user=alice", None).await);
+    let key = format!(":1:django.contrib.sessions.cache{}", cookie.split_once('=').unwrap().1);
+
+    let untouched = django_gateway(&redis, &app).await;
+    assert_eq!(whoami(&untouched, &cookie).await.status, 200);
+    assert!(ttl_secs(&redis, &key) <= 600, "off by default");
+
+    let touching = framework_gateway(&redis, &app, "django", "unused", &[("session_touch_secs", "1000")]).await;
+    // 600 s left of 1000: over half, so nothing is written.
+    assert_eq!(whoami(&touching, &cookie).await.status, 200);
+    assert!(
+        ttl_secs(&redis, &key) <= 600,
+        "no touch while over half of the lifetime is left"
+    );
+
+    let mut conn = redis.connection().unwrap();
+    redis::cmd("EXPIRE").arg(&key).arg(400).query::<()>(&mut conn).unwrap();
+    assert_eq!(whoami(&touching, &cookie).await.status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while ttl_secs(&redis, &key) <= 400 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        ttl_secs(&redis, &key) > 990,
+        "touched back to the lifetime: {}",
+        ttl_secs(&redis, &key)
+    );
+
+    // Refused sessions are never touched: an anonymous one keeps its TTL.
+    let anonymous = set_cookie(&app.post("/visit", None).await);
+    let anonymous_key = format!(
+        ":1:django.contrib.sessions.cache{}",
+        anonymous.split_once('=').unwrap().1
+    );
+    redis::cmd("EXPIRE")
+        .arg(&anonymous_key)
+        .arg(100)
+        .query::<()>(&mut conn)
+        .unwrap();
+    assert_eq!(whoami(&touching, &anonymous).await.status, 401);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        ttl_secs(&redis, &anonymous_key) <= 100,
+        "an anonymous session is not the gateway's to keep alive"
+    );
+}

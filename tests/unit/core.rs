@@ -6,7 +6,7 @@ use session_gateway_core::config::{self, Config};
 use session_gateway_core::cookie_codec::{
     CookieCodec, MAX_CANDIDATES, SessionId, SignedCookieV1, cookie_values, find_session,
 };
-use session_gateway_core::expiry::Expiry;
+use session_gateway_core::expiry::{Expiry, Touch};
 use session_gateway_core::forwarding::{self, ClientFacts, IdentityHeaders};
 use session_gateway_core::hooks::{self, HookHeaders, Login};
 use session_gateway_core::keys::{KeyError, KeyRing};
@@ -779,8 +779,8 @@ fn every_configuration_error_names_its_variable() {
         (("data_header", "x-forwarded-user"), "data_header"),
         (("data_header", "x-session-user"), "data_header"),
         (("session_reads", "kv"), "session_reads"),
-        (("session_format", "php"), "session_format"),
         (("session_format", "rails"), "session_format"),
+        (("session_touch_secs", "600"), "session_touch_secs"),
     ];
     for (var, expected) in cases {
         let error = parse(&with(*var)).unwrap_err();
@@ -826,6 +826,13 @@ fn the_express_format_takes_express_defaults_and_secrets() {
         (django.cookie.name.as_str(), django.key_prefix.as_str()),
         ("sessionid", ":1:django.contrib.sessions.cache")
     );
+    assert_eq!(django.touch, None, "no touch unless asked");
+    let mut touching = with(("session_format", "django"));
+    touching.push(("session_touch_secs", "1209600"));
+    assert_eq!(parse(&touching).unwrap().touch.map(|t| t.lifetime_secs), Some(1_209_600));
+    touching.push(("session_touch_secs", "soon"));
+    touching.remove(touching.len() - 2);
+    assert_eq!(parse(&touching).unwrap_err().variable, "session_touch_secs");
     // The native format keeps its 32-byte minimum.
     assert_eq!(
         parse(&with(("session_keys", "keyboard cat"))).unwrap_err().variable,
@@ -913,6 +920,18 @@ fn refresh_writes_only_below_the_threshold_and_never_past_the_absolute_end() {
         None,
         "a replica read (TTL unknown) never refreshes"
     );
+}
+
+#[test]
+fn a_touch_is_due_below_the_fraction_and_never_adds_a_ttl() {
+    let touch = Touch { lifetime_secs: 1000 };
+    assert!(!touch.due(600_000, 0.5), "over half left");
+    assert!(touch.due(499_999, 0.5));
+    assert!(touch.due(0, 0.5));
+    assert!(!touch.due(-1, 0.5), "the app stored it without a TTL");
+    assert!(!touch.due(i64::MAX, 0.5), "read from a replica: the primary is down");
+    assert!(touch.due(i64::MIN, 0.5), "a key-value read does not know the TTL");
+    assert!(touch.due(900_000, 1.0), "a fraction of 1 touches every time");
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use crate::cookie_codec::{CookieCodec, SignedCookieV1};
 use crate::django::{self, DjangoCookie};
-use crate::expiry::Expiry;
+use crate::expiry::{Expiry, Touch};
 use crate::express::{self, ExpressCookie};
 use crate::flask::{self, FlaskCookie};
 use crate::forwarding::{IdentityHeaders, folded, is_hop_by_hop};
@@ -47,6 +47,7 @@ pub const SESSION_FORMAT: &str = "session_format";
 pub const SESSION_USER_POINTER: &str = "session_user_pointer";
 pub const SESSION_DATA_KEYS: &str = "session_data_keys";
 pub const SESSION_COOKIE_SIGNED: &str = "session_cookie_signed";
+pub const SESSION_TOUCH_SECS: &str = "session_touch_secs";
 
 /// Every variable the gateway reads, so an adapter can fetch them all up front.
 pub const VARIABLES: &[&str] = &[
@@ -79,6 +80,7 @@ pub const VARIABLES: &[&str] = &[
     SESSION_USER_POINTER,
     SESSION_DATA_KEYS,
     SESSION_COOKIE_SIGNED,
+    SESSION_TOUCH_SECS,
 ];
 
 /// Defaults for the optional variables; spin.toml declares the same ones.
@@ -255,6 +257,8 @@ pub struct Config {
     /// Bound on connecting to the origin and on its first response byte.
     pub origin_timeout: Duration,
     pub reads: SessionReads,
+    /// A framework's touch-on-read, when turned on (foreign formats only).
+    pub touch: Option<Touch>,
 }
 
 impl Config {
@@ -441,6 +445,18 @@ impl Config {
                     .ok_or_else(|| ConfigError::new(REFRESH_FRACTION, "must be a number above 0 and at most 1"))?,
             },
         };
+        let touch = match get(SESSION_TOUCH_SECS) {
+            None => None,
+            Some(_) if format.is_native() => {
+                return Err(ConfigError::new(
+                    SESSION_TOUCH_SECS,
+                    "is for a framework's sessions: native sessions refresh by `idle_timeout`",
+                ));
+            }
+            Some(_) => Some(Touch {
+                lifetime_secs: seconds(&get, SESSION_TOUCH_SECS, 0)?,
+            }),
+        };
         let cookie = CookieSettings {
             name: cookie_name,
             secure: flag(&get, COOKIE_SECURE, true)?,
@@ -486,6 +502,7 @@ impl Config {
             redis_timeout: Duration::from_millis(millis(&get, REDIS_TIMEOUT_MS, defaults::REDIS_TIMEOUT_MS)?),
             origin_timeout: Duration::from_millis(millis(&get, ORIGIN_TIMEOUT_MS, defaults::ORIGIN_TIMEOUT_MS)?),
             reads,
+            touch,
         })
     }
 

@@ -49,3 +49,29 @@ impl Expiry {
         (remaining_ms < threshold_ms && extends).then_some(ttl)
     }
 }
+
+/// A framework's touch-on-read (connect-redis's `touch`, phpredis's `update_timestamp`,
+/// Flask-Session's `SESSION_REFRESH_EACH_REQUEST`): the key's TTL set back to the app's
+/// session lifetime. The app owns the record, so only the TTL is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Touch {
+    pub lifetime_secs: u64,
+}
+
+impl Touch {
+    /// Whether to touch a key with `remaining_ms` left (`-1`: no TTL; `i64::MIN`: not known,
+    /// a key-value read; `i64::MAX`: read from a replica). Like the gateway's own refresh, it
+    /// writes only once less than `fraction` of the lifetime remains, so most requests write
+    /// nothing: the framework touches on every request, which the edge need not repeat.
+    pub fn due(&self, remaining_ms: i64, fraction: f64) -> bool {
+        match remaining_ms {
+            // The app stored it without a TTL: a touch would add an expiry the app did not set.
+            -1 => false,
+            // A replica answered because the primary did not: a write would fail the same way.
+            i64::MAX => false,
+            // Key-value reads come without the TTL: touch, as the framework would.
+            i64::MIN => true,
+            left => left < (self.lifetime_secs as f64 * 1000.0 * fraction) as i64,
+        }
+    }
+}

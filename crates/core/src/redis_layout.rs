@@ -38,6 +38,12 @@ if not v then return {false, -2} end
 return {v, redis.call('PTTL', KEYS[1])}
 ";
 
+/// A framework's touch: the TTL back to the app's lifetime, if the key still exists.
+/// KEYS: session. ARGV: ttl_secs. Returns 1, or 0 when the key is gone.
+pub const TOUCH: &str = r"
+return redis.call('EXPIRE', KEYS[1], ARGV[1])
+";
+
 /// Writes a new session and indexes it; with a previous session (fixation), deletes it.
 /// KEYS: new session, user index [, old session, old user index].
 /// ARGV: record, ttl_secs, new id, absolute end, now [, old id]. Returns 1, or 0 if the id exists.

@@ -12,7 +12,7 @@ mod settings;
 mod store;
 mod upstream;
 
-use futures::future::join;
+use futures::future::join3;
 use lifecycle::{Current, LifecycleError};
 use session_gateway_core::config::SessionFormat;
 use session_gateway_core::cookie_codec::{find_first_session, find_session};
@@ -44,7 +44,11 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
     let now = now_ms / 1000;
     let (head, body) = request.into_parts();
     let store = RedisStore::new(&config.redis, config.reads, config.redis_timeout);
-    let (lookup, mut loaded) = lookup_session(&config, &store, &head.headers, now_ms).await;
+    let Lookup {
+        lookup,
+        mut loaded,
+        touch,
+    } = lookup_session(&config, &store, &head.headers, now_ms).await;
     let facts = RequestFacts {
         path: head.uri.path(),
         path_and_query: head.uri.path_and_query().map_or("/", |pq| pq.as_str()),
@@ -56,7 +60,19 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
         Decision::RedirectToLogin(location) => return replies::to_wasi(Reply::login_redirect(location)),
         Decision::Unavailable => return replies::to_wasi(Reply::unavailable()),
     };
-    let (forwarded, refreshed) = forward(&config, &store, head, body, &access, loaded.as_ref(), now).await;
+    let (forwarded, refreshed) = forward(
+        &config,
+        &store,
+        head,
+        body,
+        &access,
+        Refresh {
+            native: loaded.as_ref(),
+            touch,
+        },
+        now,
+    )
+    .await;
     let origin_response = match forwarded {
         Ok(response) => response,
         Err(reply) => return replies::to_wasi(reply),
@@ -74,19 +90,36 @@ async fn handle(request: Request) -> Result<Response, ErrorCode> {
     }
 }
 
-/// Sends the request to the origin; a due idle refresh runs beside it, never before it.
-/// Also returns the record as the refresh rewrote it, if it did.
+/// What may need refreshing beside the forward: a native session's record, or the key of a
+/// framework's session to touch.
+struct Refresh<'a> {
+    native: Option<&'a Loaded>,
+    touch: Option<String>,
+}
+
+/// Sends the request to the origin; a due idle refresh or touch runs beside it, never
+/// before it. Also returns the record as the refresh rewrote it, if it did.
 async fn forward(
     config: &Config,
     store: &impl SessionStore,
     head: http::request::Parts,
     body: IncomingRequestBody,
     access: &Access,
-    loaded: Option<&Loaded>,
+    due: Refresh<'_>,
     now: u64,
 ) -> (Result<OriginResponse, Reply>, Option<(SessionRecordV1, Vec<u8>)>) {
+    let touch = async {
+        let (Some(key), Some(touch)) = (due.touch, config.touch) else {
+            return;
+        };
+        let ttl = touch.lifetime_secs.to_string();
+        if let Err(error) = store.script(redis_layout::TOUCH, &[&key], &[ttl.as_bytes()]).await {
+            // As the framework's own touch: a missed one shortens nothing the app set.
+            log::error(format_args!("session not touched: {error}"));
+        }
+    };
     let refresh = async {
-        let Loaded { current, remaining_ms } = loaded?;
+        let Loaded { current, remaining_ms } = due.native?;
         let ttl = config.expiry.refresh(now, current.record.expires_at, *remaining_ms)?;
         let refreshed = SessionRecordV1 {
             touched_at: Some(now),
@@ -121,7 +154,7 @@ async fn forward(
         hooks: &config.hook_headers,
     };
     let origin = HttpOrigin::new(&config.origin, config.origin_timeout);
-    let (forwarded, refreshed) = join(origin.forward(head, body, owned, &client, access), refresh).await;
+    let (forwarded, refreshed, ()) = join3(origin.forward(head, body, owned, &client, access), refresh, touch).await;
     let forwarded = match forwarded {
         Ok(response) => Ok(response),
         Err(error) if upstream::is_timeout(&error) => {
@@ -173,6 +206,25 @@ async fn carry_out_hooks(
         })
 }
 
+/// What a session lookup found.
+struct Lookup {
+    lookup: SessionLookup,
+    /// A native session's record, for refreshes and hooks.
+    loaded: Option<Loaded>,
+    /// The key of a framework's session whose touch is due.
+    touch: Option<String>,
+}
+
+impl Lookup {
+    fn only(lookup: SessionLookup) -> Self {
+        Self {
+            lookup,
+            loaded: None,
+            touch: None,
+        }
+    }
+}
+
 /// A live session as loaded from the store.
 struct Loaded {
     current: Current,
@@ -180,12 +232,7 @@ struct Loaded {
 }
 
 /// One Redis round trip (record and TTL together), and none at all without a cookie that verifies.
-async fn lookup_session(
-    config: &Config,
-    store: &impl SessionStore,
-    headers: &http::HeaderMap,
-    now_ms: u64,
-) -> (SessionLookup, Option<Loaded>) {
+async fn lookup_session(config: &Config, store: &impl SessionStore, headers: &http::HeaderMap, now_ms: u64) -> Lookup {
     let now = now_ms / 1000;
     let find = if config.format.is_native() {
         find_session
@@ -193,7 +240,7 @@ async fn lookup_session(
         find_first_session
     };
     let Some(id) = find(headers, &config.cookie.name, &config.codec) else {
-        return (SessionLookup::Missing, None);
+        return Lookup::only(SessionLookup::Missing);
     };
     let key = config.session_key(&id);
     let mut loaded = store.load(&key).await;
@@ -201,14 +248,14 @@ async fn lookup_session(
     loop {
         let stored = match loaded {
             Ok(Some(stored)) => stored,
-            Ok(None) => return (SessionLookup::Missing, None),
+            Ok(None) => return Lookup::only(SessionLookup::Missing),
             Err(StoreError::Corrupt(reason)) => {
                 log::info(format_args!("session #{} refused: {reason}", id.fingerprint()));
-                return (SessionLookup::Missing, None);
+                return Lookup::only(SessionLookup::Missing);
             }
             Err(StoreError::Unavailable(reason)) => {
                 log::error(format_args!("session store unavailable: {reason}"));
-                return (SessionLookup::StoreUnavailable, None);
+                return Lookup::only(SessionLookup::StoreUnavailable);
             }
         };
         let decoded = match &config.format {
@@ -218,10 +265,22 @@ async fn lookup_session(
             SessionFormat::Django(record) => Some(DjangoRecordDecoder { record }.decode(&stored.bytes, now)),
         };
         if let Some(decoded) = decoded {
-            return (foreign(&id, decoded), None);
+            let lookup = foreign(&id, decoded);
+            let touch = config
+                .touch
+                .filter(|touch| {
+                    matches!(lookup, SessionLookup::Found(_))
+                        && touch.due(stored.remaining_ms, config.expiry.refresh_fraction)
+                })
+                .map(|_| key);
+            return Lookup {
+                lookup,
+                loaded: None,
+                touch,
+            };
         }
         let Some((session, record)) = decode(&id, &stored.bytes, now) else {
-            return (SessionLookup::Missing, None);
+            return Lookup::only(SessionLookup::Missing);
         };
         // Key-value reads come without a TTL: the record says when it was last touched.
         let remaining_ms = match stored.remaining_ms {
@@ -248,7 +307,11 @@ async fn lookup_session(
             },
             remaining_ms,
         };
-        return (SessionLookup::Found(session), Some(loaded));
+        return Lookup {
+            lookup: SessionLookup::Found(session),
+            loaded: Some(loaded),
+            touch: None,
+        };
     }
 }
 
