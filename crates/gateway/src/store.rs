@@ -41,6 +41,12 @@ pub struct Stored {
     pub remaining_ms: i64,
 }
 
+/// A record kept as a Redis hash (Spring Session), its fields in Redis's order.
+pub struct StoredHash {
+    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
+    pub remaining_ms: i64,
+}
+
 pub trait SessionStore {
     /// The record under `key`, with its remaining TTL.
     async fn load(&self, key: &str) -> Result<Option<Stored>, StoreError>;
@@ -50,6 +56,9 @@ pub trait SessionStore {
     /// The record and its TTL from Redis itself, whatever `session_reads` says: for when a
     /// key-value read leaves a doubt.
     async fn reload(&self, key: &str) -> Result<Option<Stored>, StoreError>;
+    /// The hash under `key`, with its remaining TTL: always from Redis (the key-value store
+    /// reads strings only).
+    async fn load_hash(&self, key: &str) -> Result<Option<StoredHash>, StoreError>;
     /// Runs one of `redis_layout`'s scripts; returns its integer result.
     async fn script(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Result<i64, StoreError>;
 }
@@ -399,6 +408,53 @@ impl SessionStore for RedisStore<'_> {
         self.lookup(key).await
     }
 
+    async fn load_hash(&self, key: &str) -> Result<Option<StoredHash>, StoreError> {
+        let args = vec![
+            binary(redis_layout::LOOKUP_HASH.as_bytes()),
+            RedisParameter::Int64(1),
+            binary(key.as_bytes()),
+        ];
+        match self.on_primary(key, "EVAL", args).await {
+            Ok(reply) => match reply.split_first() {
+                Some((RedisResult::Int64(-2), [])) => Ok(None),
+                Some((RedisResult::Int64(remaining_ms), fields)) => hash_fields(fields).map(|fields| {
+                    Some(StoredHash {
+                        fields,
+                        remaining_ms: *remaining_ms,
+                    })
+                }),
+                _ => Err(StoreError::Corrupt("unexpected reply shape".into())),
+            },
+            Err(StoreError::Unavailable(reason)) => {
+                for address in &self.topology.replicas {
+                    let read = self.within(async {
+                        let connection = self.open(address).await?;
+                        connection
+                            .execute("HGETALL", vec![binary(key.as_bytes())])
+                            .await
+                            .map_err(classify)
+                    });
+                    match read.await {
+                        Ok(reply) if reply.is_empty() => return Ok(None),
+                        Ok(reply) => {
+                            crate::log::info(format_args!("primary unavailable ({reason}); read from a replica"));
+                            return hash_fields(&reply).map(|fields| {
+                                Some(StoredHash {
+                                    fields,
+                                    remaining_ms: FROM_REPLICA,
+                                })
+                            });
+                        }
+                        Err(StoreError::Corrupt(corrupt)) => return Err(StoreError::Corrupt(corrupt)),
+                        Err(StoreError::Unavailable(_)) => continue,
+                    }
+                }
+                Err(StoreError::Unavailable(reason))
+            }
+            Err(corrupt) => Err(corrupt),
+        }
+    }
+
     async fn replace_if_unchanged(&self, key: &str, expected: &[u8], bytes: &[u8]) -> Result<Replaced, StoreError> {
         let args = vec![
             binary(redis_layout::UPDATE.as_bytes()),
@@ -433,6 +489,20 @@ impl SessionStore for RedisStore<'_> {
             )),
         }
     }
+}
+
+/// HGETALL's flat reply as (field, value) pairs.
+fn hash_fields(reply: &[RedisResult]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    let pairs = reply.chunks_exact(2);
+    if !pairs.remainder().is_empty() {
+        return Err(StoreError::Corrupt("a hash reply with an odd number of values".into()));
+    }
+    pairs
+        .map(|pair| match pair {
+            [RedisResult::Binary(field), RedisResult::Binary(value)] => Ok((field.clone(), value.clone())),
+            _ => Err(StoreError::Corrupt("a hash field that is not a string".into())),
+        })
+        .collect()
 }
 
 /// Wrong-type errors mean a bad record, not an outage.
