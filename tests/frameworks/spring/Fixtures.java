@@ -1,16 +1,19 @@
 // Writes the values a Spring Session hash holds with the default serializer, as Spring writes
 // them: JdkSerializationRedisSerializer -> SerializingConverter -> DefaultSerializer, which is
 // `new ObjectOutputStream(out); writeObject(value); flush()`, one stream per hash value.
-// Prints `name hex` lines; tests/unit/spring.rs holds the output.
+// Prints `name hex` lines, and the cookie Spring sets for one id; tests/unit/spring.rs holds
+// the output, made with OpenJDK 17.0.15. No Spring jar is needed: these are JDK classes.
 //
-// Run from this folder (any JDK from 8 on writes the same bytes):
+// Run from this folder:
 //   javac -d /tmp/spring-fixtures Fixtures.java && java -cp /tmp/spring-fixtures Fixtures
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.ObjectOutputStream;
+import java.util.Base64;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.UUID;
 
 public class Fixtures {
 
@@ -49,5 +52,9 @@ public class Fixtures {
         for (Map.Entry<String, Object> entry : values.entrySet()) {
             System.out.println(entry.getKey() + " " + jdk(entry.getValue()));
         }
+        // DefaultCookieSerializer.base64Encode of an id from UuidSessionIdGenerator (the id
+        // in RedisIndexedSessionRepository's Javadoc, parsed and printed as randomUUID does).
+        String id = UUID.fromString("33fdd1b6-b496-4b33-9f7d-df96679d32fe").toString();
+        System.out.println("cookie " + new String(Base64.getEncoder().encode(id.getBytes())));
     }
 }
