@@ -1,4 +1,4 @@
-//! Sessions as Spring keeps them: Spring Session Data Redis 3.0 to 4.0, with either of its
+//! Sessions as Spring keeps them: Spring Session Data Redis 3.0 to 4.1, with either of its
 //! repositories (`RedisSessionRepository`, the default since 3.0, and
 //! `RedisIndexedSessionRepository`), which write the same hash.
 //!
@@ -48,8 +48,7 @@ const ATTRIBUTE_PREFIX: &[u8] = b"sessionAttr:";
 /// A UUID's 36 characters, base64 without padding (36 is a multiple of 3).
 const UUID_BASE64_CHARS: usize = 48;
 const UUID_CHARS: usize = 36;
-/// A hash has three fields and the attributes; many empty fields must not cost more than
-/// their bytes would.
+/// Empty fields cost no bytes, so their number is bounded as well.
 const MAX_FIELDS: usize = 1024;
 
 /// What an attribute that the gateway does not read becomes in the session's JSON: an
