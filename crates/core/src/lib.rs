@@ -20,6 +20,7 @@ pub mod redis_layout;
 pub mod replies;
 pub mod session;
 pub mod set_cookie;
+pub mod spring;
 
 pub use config::{Config, ConfigError};
 pub use cookie_codec::{CookieCodec, SessionId, SignedCookieV1, VerifiedSessionId};
