@@ -421,3 +421,259 @@ async fn a_touch_sets_the_apps_lifetime_again_only_when_half_of_it_is_gone() {
         "an anonymous session is not the gateway's to keep alive"
     );
 }
+
+// ---- spring: Spring Session Data Redis hashes. No JVM registry is reachable, so no Spring
+// app runs here: the values are the bytes Java's ObjectOutputStream writes (the unit tests
+// hold fixtures made by the JDK itself, tests/frameworks/spring/Fixtures.java). ----
+
+/// `ObjectOutputStream.writeObject(Long)`: the class descriptors, then the value.
+fn jdk_long(n: i64) -> Vec<u8> {
+    let head = "aced00057372000e6a6176612e6c616e672e4c6f6e673b8be490cc8f23df0200014a000576616c7565787200106a6176612e6c616e672e4e756d62657286ac951d0b94e08b0200007870";
+    [hex(head), n.to_be_bytes().to_vec()].concat()
+}
+
+fn jdk_integer(n: i32) -> Vec<u8> {
+    let head = "aced0005737200116a6176612e6c616e672e496e746567657212e2a0a4f781873802000149000576616c7565787200106a6176612e6c616e672e4e756d62657286ac951d0b94e08b0200007870";
+    [hex(head), n.to_be_bytes().to_vec()].concat()
+}
+
+/// `writeObject(String)` of an ASCII string: TC_STRING, its length, its bytes.
+fn jdk_string(s: &str) -> Vec<u8> {
+    [
+        hex("aced000574"),
+        (s.len() as u16).to_be_bytes().to_vec(),
+        s.as_bytes().to_vec(),
+    ]
+    .concat()
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+const SPRING_ID: &str = "33fdd1b6-b496-4b33-9f7d-df96679d32fe";
+const PRINCIPAL_NAME: &str = "org.springframework.session.FindByIndexNameSessionRepository.PRINCIPAL_NAME_INDEX_NAME";
+
+fn spring_cookie(id: &str) -> String {
+    format!(
+        "SESSION={}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, id)
+    )
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A session hash as `RedisSessionMapper` writes it, last accessed `idle_ms` ago.
+fn store_spring_session(
+    redis: &RedisServer,
+    id: &str,
+    idle_ms: i64,
+    max_inactive_secs: i32,
+    attributes: &[(&str, Vec<u8>)],
+) {
+    let mut conn = redis.connection().unwrap();
+    let key = format!("spring:session:sessions:{id}");
+    let mut command = redis::cmd("HSET");
+    command
+        .arg(&key)
+        .arg("creationTime")
+        .arg(jdk_long(now_ms() - idle_ms - 60_000))
+        .arg("lastAccessedTime")
+        .arg(jdk_long(now_ms() - idle_ms))
+        .arg("maxInactiveInterval")
+        .arg(jdk_integer(max_inactive_secs));
+    for (name, value) in attributes {
+        command.arg(format!("sessionAttr:{name}")).arg(value);
+    }
+    command.query::<()>(&mut conn).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spring_session_is_read_from_its_hash_with_java_serialized_values() {
+    let stack = session_gateway_tests::Stack::start(&[("session_format", "spring")]).await;
+    let map = "aced0005737200116a6176612e7574696c2e486173684d61700507dac1c31660d103000246000a6c6f6164466163746f724900097468726573686f6c6478703f4000000000000c77080000001000000001740004726f6c6574000561646d696e78";
+    store_spring_session(
+        &stack.redis,
+        SPRING_ID,
+        1000,
+        1800,
+        &[
+            (PRINCIPAL_NAME, jdk_string("alice")),
+            ("visits", jdk_integer(3)),
+            ("preferences", hex(map)),
+        ],
+    );
+    let cookie = spring_cookie(SPRING_ID);
+    let reply = stack.get("/p", &[("cookie", &cookie)]).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let seen = &stack.origin.requests_to("/p")[0];
+    assert_eq!(seen.headers["x-session-user"], "alice");
+    let data: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            seen.headers["x-session-data"].to_str().unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data["visits"], 3, "an Integer read as Java wrote it");
+    assert_eq!(
+        data["preferences"],
+        serde_json::json!({"@opaque": "java-serialization"}),
+        "a HashMap is never deserialized"
+    );
+
+    // The bare id, not base64 as Spring sets it; another id; a tampered value.
+    for bad in [
+        format!("SESSION={SPRING_ID}"),
+        spring_cookie("33fdd1b6-b496-4b33-9f7d-df96679d32ff"),
+        format!("{cookie}x"),
+    ] {
+        assert_eq!(stack.get("/p", &[("cookie", &bad)]).await.status, 401, "{bad}");
+    }
+    // A visitor's session: no principal name.
+    let visitor = "8d3c5f2e-0b7a-4c1d-9e6f-2a4b6c8d0e1f";
+    store_spring_session(&stack.redis, visitor, 1000, 1800, &[("visits", jdk_integer(1))]);
+    assert_eq!(
+        stack.get("/p", &[("cookie", &spring_cookie(visitor))]).await.status,
+        401
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spring_session_ends_by_its_own_times_even_while_the_key_lives_on() {
+    let stack = session_gateway_tests::Stack::start(&[("session_format", "spring")]).await;
+    // RedisIndexedSessionRepository keeps the key 5 minutes past the session's end: idle for
+    // 31 minutes of 30, the key is still there, and the session is over.
+    store_spring_session(
+        &stack.redis,
+        SPRING_ID,
+        31 * 60 * 1000,
+        1800,
+        &[(PRINCIPAL_NAME, jdk_string("bob"))],
+    );
+    let cookie = spring_cookie(SPRING_ID);
+    assert_eq!(
+        stack.get("/p", &[("cookie", &cookie)]).await.status,
+        401,
+        "idle past maxInactiveInterval"
+    );
+
+    // Active again (the app moved lastAccessedTime): alive.
+    let mut conn = stack.redis();
+    redis::cmd("HSET")
+        .arg(format!("spring:session:sessions:{SPRING_ID}"))
+        .arg("lastAccessedTime")
+        .arg(jdk_long(now_ms()))
+        .query::<()>(&mut conn)
+        .unwrap();
+    assert_eq!(stack.get("/p", &[("cookie", &cookie)]).await.status, 200);
+
+    // A key of the wrong type is no session, not an outage.
+    let other = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+    redis::cmd("SET")
+        .arg(format!("spring:session:sessions:{other}"))
+        .arg("not a hash")
+        .query::<()>(&mut conn)
+        .unwrap();
+    assert_eq!(stack.get("/p", &[("cookie", &spring_cookie(other))]).await.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spring_session_in_json_points_into_the_security_context() {
+    let context = r#"{"@class":"org.springframework.security.core.context.SecurityContextImpl","authentication":{"@class":"org.springframework.security.authentication.UsernamePasswordAuthenticationToken","principal":{"@class":"org.springframework.security.core.userdetails.User","username":"carol","password":null,"accountNonExpired":true,"accountNonLocked":true,"credentialsNonExpired":true,"enabled":true,"authorities":["java.util.Collections$UnmodifiableSet",[{"@class":"org.springframework.security.core.authority.SimpleGrantedAuthority","authority":"ROLE_USER"}]]},"credentials":null,"authenticated":true,"details":null,"authorities":["java.util.Collections$UnmodifiableRandomAccessList",[{"@class":"org.springframework.security.core.authority.SimpleGrantedAuthority","authority":"ROLE_USER"}]]}}"#;
+    let stack = session_gateway_tests::Stack::start(&[
+        ("session_format", "spring"),
+        ("session_serializer", "json"),
+        (
+            "session_user_pointer",
+            "/SPRING_SECURITY_CONTEXT/authentication/principal/username",
+        ),
+        ("session_data_keys", "theme"),
+    ])
+    .await;
+    let mut conn = stack.redis();
+    let now = now_ms();
+    redis::cmd("HSET")
+        .arg(format!("spring:session:sessions:{SPRING_ID}"))
+        .arg("creationTime")
+        .arg(now.to_string())
+        .arg("lastAccessedTime")
+        .arg(now.to_string())
+        .arg("maxInactiveInterval")
+        .arg("1800")
+        .arg("sessionAttr:SPRING_SECURITY_CONTEXT")
+        .arg(context)
+        .arg("sessionAttr:theme")
+        .arg("\"dark\"")
+        .query::<()>(&mut conn)
+        .unwrap();
+    let reply = stack.get("/p", &[("cookie", &spring_cookie(SPRING_ID))]).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let seen = &stack.origin.requests_to("/p")[0];
+    assert_eq!(seen.headers["x-session-user"], "carol");
+    let data = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        seen.headers["x-session-data"].to_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&data).unwrap(),
+        serde_json::json!({"theme": "dark"}),
+        "the security context stays out of the data header"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spring_refuses_what_it_cannot_do_and_fails_closed() {
+    let origin = session_gateway_tests::Origin::start().await;
+    let redis = RedisServer::start();
+    let (o, r) = (origin.url(), redis.url());
+    for (name, value) in [("session_touch_secs", "1800"), ("session_serializer", "kryo")] {
+        let gateway = session_gateway_tests::Gateway::start(&[
+            ("origin_url", &o),
+            ("redis_address", &r),
+            ("session_keys", "unused"),
+            ("session_format", "spring"),
+            (name, value),
+        ])
+        .await;
+        let reply =
+            session_gateway_tests::client::get(gateway.addr, "/p", &[("cookie", &spring_cookie(SPRING_ID))]).await;
+        assert_eq!(reply.status, 500, "{name}");
+        assert!(
+            gateway.logs().contains(&format!("variable `{name}`")),
+            "{}",
+            gateway.logs()
+        );
+    }
+    let mut stack = session_gateway_tests::Stack::start(&[("session_format", "spring")]).await;
+    store_spring_session(
+        &stack.redis,
+        SPRING_ID,
+        0,
+        1800,
+        &[(PRINCIPAL_NAME, jdk_string("dave"))],
+    );
+    let cookie = spring_cookie(SPRING_ID);
+    assert_eq!(stack.get("/p", &[("cookie", &cookie)]).await.status, 200);
+    stack.redis.stop();
+    assert_eq!(
+        stack.get("/p", &[("cookie", &cookie)]).await.status,
+        503,
+        "Redis down: fail closed"
+    );
+    assert_eq!(
+        stack.origin.requests_to("/p").len(),
+        1,
+        "nothing forwarded while Redis is down"
+    );
+}

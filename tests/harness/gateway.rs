@@ -247,13 +247,15 @@ pub fn key_value_section(redis_url: &str) -> String {
 }
 
 /// `variables` as this run's read mode wants them, and the runtime config section it needs.
-/// Tests that choose `session_reads` themselves, and Cluster, Sentinel or replica setups
-/// (which key-value reads refuse), are left as they are.
+/// Tests that choose `session_reads` themselves, and Cluster, Sentinel, replica and Spring
+/// setups (which key-value reads refuse), are left as they are.
 fn with_read_mode(variables: &[(&str, &str)]) -> (Vec<(String, String)>, Option<String>) {
     let mut owned: Vec<(String, String)> = variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let chosen = |name: &str| variables.iter().any(|(k, v)| *k == name && !v.is_empty());
     let topology = ["redis_cluster_nodes", "redis_sentinels", "redis_replicas"];
-    if !key_value_reads() || chosen("session_reads") || topology.iter().any(|t| chosen(t)) {
+    // Spring sessions are hashes, which the key-value store cannot read: refused with `key_value`.
+    let spring = variables.iter().any(|(k, v)| *k == "session_format" && *v == "spring");
+    if !key_value_reads() || chosen("session_reads") || topology.iter().any(|t| chosen(t)) || spring {
         return (owned, None);
     }
     let redis = variables

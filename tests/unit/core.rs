@@ -829,10 +829,28 @@ fn the_express_format_takes_express_defaults_and_secrets() {
     assert_eq!(django.touch, None, "no touch unless asked");
     let mut touching = with(("session_format", "django"));
     touching.push(("session_touch_secs", "1209600"));
-    assert_eq!(parse(&touching).unwrap().touch.map(|t| t.lifetime_secs), Some(1_209_600));
+    assert_eq!(
+        parse(&touching).unwrap().touch.map(|t| t.lifetime_secs),
+        Some(1_209_600)
+    );
     touching.push(("session_touch_secs", "soon"));
     touching.remove(touching.len() - 2);
     assert_eq!(parse(&touching).unwrap_err().variable, "session_touch_secs");
+    let spring = parse(&with(("session_format", "spring"))).unwrap();
+    assert_eq!(
+        (spring.cookie.name.as_str(), spring.key_prefix.as_str()),
+        ("SESSION", "spring:session:sessions:")
+    );
+    for (name, value) in [
+        ("session_serializer", "kryo"),
+        ("session_touch_secs", "1800"),
+        ("session_reads", "key_value"),
+        ("session_cookie_base64", "maybe"),
+    ] {
+        let mut vars = with(("session_format", "spring"));
+        vars.push((name, value));
+        assert_eq!(parse(&vars).unwrap_err().variable, name, "spring with {name}");
+    }
     // The native format keeps its 32-byte minimum.
     assert_eq!(
         parse(&with(("session_keys", "keyboard cat"))).unwrap_err().variable,

@@ -327,6 +327,21 @@ fn every_variable_is_set_and_only_the_keys_come_from_a_secret() {
 }
 
 #[test]
+fn every_variable_the_gateway_reads_is_given_to_it_by_spin_toml() {
+    // A variable the manifest does not give the component reads as undefined under Spin:
+    // the setting would be ignored without a word.
+    let manifest = Manifest::load(&root().join("spin.toml")).unwrap();
+    for name in session_gateway_core::config::VARIABLES {
+        assert_eq!(
+            manifest.component_variables.get(*name),
+            Some(&format!("{{{{ {name} }}}}")),
+            "{name} is not a component variable of spin.toml"
+        );
+        assert!(manifest.variables.contains_key(*name), "{name} is not an application variable");
+    }
+}
+
+#[test]
 fn no_signing_key_is_written_anywhere_in_deploy() {
     for entry in std::fs::read_dir(root().join("deploy/kubernetes")).unwrap() {
         let path = entry.unwrap().path();

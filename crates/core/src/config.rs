@@ -12,6 +12,7 @@ use crate::keys::KeyRing;
 use crate::policy::{LoginRedirect, PublicPaths};
 use crate::session::ForeignRecord;
 use crate::set_cookie::{CookieSettings, CookieSettingsError};
+use crate::spring::{self, SpringCookie, SpringSerializer};
 use cookie::SameSite;
 use http::HeaderName;
 use http::uri::{Authority, Scheme, Uri};
@@ -48,6 +49,8 @@ pub const SESSION_USER_POINTER: &str = "session_user_pointer";
 pub const SESSION_DATA_KEYS: &str = "session_data_keys";
 pub const SESSION_COOKIE_SIGNED: &str = "session_cookie_signed";
 pub const SESSION_TOUCH_SECS: &str = "session_touch_secs";
+pub const SESSION_SERIALIZER: &str = "session_serializer";
+pub const SESSION_COOKIE_BASE64: &str = "session_cookie_base64";
 
 /// Every variable the gateway reads, so an adapter can fetch them all up front.
 pub const VARIABLES: &[&str] = &[
@@ -81,6 +84,8 @@ pub const VARIABLES: &[&str] = &[
     SESSION_DATA_KEYS,
     SESSION_COOKIE_SIGNED,
     SESSION_TOUCH_SECS,
+    SESSION_SERIALIZER,
+    SESSION_COOKIE_BASE64,
 ];
 
 /// Defaults for the optional variables; spin.toml declares the same ones.
@@ -111,6 +116,8 @@ pub enum SessionFormat {
     Flask(ForeignRecord),
     /// Django's cache-backed sessions on Redis: read only.
     Django(ForeignRecord),
+    /// Spring Session Data Redis: a hash per session, read only.
+    Spring(ForeignRecord, SpringSerializer),
 }
 
 impl SessionFormat {
@@ -124,6 +131,7 @@ impl SessionFormat {
             Self::Express(_) => "express",
             Self::Flask(_) => "flask",
             Self::Django(_) => "django",
+            Self::Spring(..) => "spring",
         }
     }
 }
@@ -135,6 +143,7 @@ pub enum Codec {
     Express(ExpressCookie),
     Flask(FlaskCookie),
     Django(DjangoCookie),
+    Spring(SpringCookie),
 }
 
 impl CookieCodec for Codec {
@@ -144,6 +153,7 @@ impl CookieCodec for Codec {
             Self::Express(codec) => codec.decode(value),
             Self::Flask(codec) => codec.decode(value),
             Self::Django(codec) => codec.decode(value),
+            Self::Spring(codec) => codec.decode(value),
         }
     }
 
@@ -153,6 +163,7 @@ impl CookieCodec for Codec {
             Self::Express(codec) => codec.encode(id),
             Self::Flask(codec) => codec.encode(id),
             Self::Django(codec) => codec.encode(id),
+            Self::Spring(codec) => codec.encode(id),
         }
     }
 }
@@ -371,19 +382,51 @@ impl Config {
                     django::DEFAULT_COOKIE_NAME,
                     django::DEFAULT_KEY_PREFIX,
                 ),
-                other @ ("php" | "laravel" | "spring") => {
+                "spring" => (
+                    Codec::Spring(if flag(&get, SESSION_COOKIE_BASE64, true)? {
+                        SpringCookie::base64()
+                    } else {
+                        SpringCookie::raw()
+                    }),
+                    SessionFormat::Spring(
+                        ForeignRecord {
+                            user_pointer: user_pointer(spring::DEFAULT_USER_POINTER)?,
+                            data_keys,
+                        },
+                        match get(SESSION_SERIALIZER).as_deref() {
+                            None | Some("jdk") => SpringSerializer::Jdk,
+                            Some("json") => SpringSerializer::Json,
+                            Some(other) => {
+                                return Err(ConfigError::new(
+                                    SESSION_SERIALIZER,
+                                    format!("must be `jdk` or `json` with `spring`, not `{other}`"),
+                                ));
+                            }
+                        },
+                    ),
+                    spring::DEFAULT_COOKIE_NAME,
+                    spring::DEFAULT_KEY_PREFIX,
+                ),
+                other @ ("php" | "laravel") => {
                     return Err(ConfigError::new(
                         SESSION_FORMAT,
-                        format!("`{other}` is not supported yet (`native`, `express`, `flask` or `django`)"),
+                        format!("`{other}` is not supported yet (`native`, `express`, `flask`, `django` or `spring`)"),
                     ));
                 }
                 other => {
                     return Err(ConfigError::new(
                         SESSION_FORMAT,
-                        format!("must be `native`, `express`, `flask` or `django`, not `{other}`"),
+                        format!("must be `native`, `express`, `flask`, `django` or `spring`, not `{other}`"),
                     ));
                 }
             };
+        if reads == SessionReads::KeyValue && matches!(format, SessionFormat::Spring(..)) {
+            return Err(ConfigError::new(
+                SESSION_READS,
+                "`key_value` cannot be used with `spring`: Spring keeps each session in a Redis hash, and Spin's \
+                 key-value store reads strings only",
+            ));
+        }
         let cookie_name = or_default(COOKIE_NAME, default_cookie);
         if !is_cookie_name(&cookie_name) {
             return Err(ConfigError::new(
@@ -453,6 +496,12 @@ impl Config {
                     "is for a framework's sessions: native sessions refresh by `idle_timeout`",
                 ));
             }
+            Some(_) if matches!(format, SessionFormat::Spring(..)) => {
+                return Err(ConfigError::new(
+                    SESSION_TOUCH_SECS,
+                    "cannot be used with `spring`: its expiry is `lastAccessedTime` inside the session, which only the app writes",
+                ));
+            }
             Some(_) => Some(Touch {
                 lifetime_secs: seconds(&get, SESSION_TOUCH_SECS, 0)?,
             }),
@@ -511,7 +560,10 @@ impl Config {
     pub fn session_key(&self, id: &crate::SessionId) -> String {
         match self.format {
             SessionFormat::Native => crate::redis_layout::session_key(&self.key_prefix, id),
-            SessionFormat::Express(_) | SessionFormat::Flask(_) | SessionFormat::Django(_) => {
+            SessionFormat::Express(_)
+            | SessionFormat::Flask(_)
+            | SessionFormat::Django(_)
+            | SessionFormat::Spring(..) => {
                 format!("{}{}", self.key_prefix, id.as_str())
             }
         }

@@ -38,16 +38,6 @@ if not v then return {false, -2} end
 return {v, redis.call('PTTL', KEYS[1])}
 ";
 
-/// Reads a hash record (Spring Session's) and its remaining TTL in one round trip.
-/// KEYS: session. Returns `[pttl_ms, field, value, field, value, ...]`, or `[-2]` when there
-/// is none (a flat reply: Spin's outbound Redis has no nested arrays).
-pub const LOOKUP_HASH: &str = r"
-local h = redis.call('HGETALL', KEYS[1])
-if #h == 0 then return {-2} end
-table.insert(h, 1, redis.call('PTTL', KEYS[1]))
-return h
-";
-
 /// A framework's touch: the TTL back to the app's lifetime, if the key still exists.
 /// KEYS: session. ARGV: ttl_secs. Returns 1, or 0 when the key is gone.
 pub const TOUCH: &str = r"

@@ -24,6 +24,7 @@ use session_gateway_core::policy::{Access, RequestFacts, SessionLookup, accepts_
 use session_gateway_core::redis_layout;
 use session_gateway_core::replies::Reply;
 use session_gateway_core::session::{GatewayRecordDecoder, RecordError, SessionDecoder, SessionRecordV1};
+use session_gateway_core::spring::SpringRecordDecoder;
 use session_gateway_core::{Config, Decision, VerifiedSessionId};
 use spin_sdk::http::Request;
 use spin_sdk::wasip3::http::types::{ErrorCode, Response};
@@ -234,7 +235,9 @@ struct Loaded {
 /// One Redis round trip (record and TTL together), and none at all without a cookie that verifies.
 async fn lookup_session(config: &Config, store: &impl SessionStore, headers: &http::HeaderMap, now_ms: u64) -> Lookup {
     let now = now_ms / 1000;
-    let find = if config.format.is_native() {
+    // Express, Flask, Django and PHP read only the first cookie of the name, as their parsers
+    // keep the first of duplicates; Spring tries each in turn, as the gateway's own do.
+    let find = if matches!(config.format, SessionFormat::Native | SessionFormat::Spring(..)) {
         find_session
     } else {
         find_first_session
@@ -243,26 +246,31 @@ async fn lookup_session(config: &Config, store: &impl SessionStore, headers: &ht
         return Lookup::only(SessionLookup::Missing);
     };
     let key = config.session_key(&id);
+    if let SessionFormat::Spring(record, serializer) = &config.format {
+        let decoder = SpringRecordDecoder {
+            record,
+            serializer: *serializer,
+        };
+        return match store.load_hash(&key).await {
+            Ok(Some(fields)) => Lookup::only(foreign(&id, decoder.decode_fields(&fields, now_ms))),
+            Ok(None) => Lookup::only(SessionLookup::Missing),
+            Err(error) => store_failure(&id, error),
+        };
+    }
     let mut loaded = store.load(&key).await;
     let mut asked_redis = false;
     loop {
         let stored = match loaded {
             Ok(Some(stored)) => stored,
             Ok(None) => return Lookup::only(SessionLookup::Missing),
-            Err(StoreError::Corrupt(reason)) => {
-                log::info(format_args!("session #{} refused: {reason}", id.fingerprint()));
-                return Lookup::only(SessionLookup::Missing);
-            }
-            Err(StoreError::Unavailable(reason)) => {
-                log::error(format_args!("session store unavailable: {reason}"));
-                return Lookup::only(SessionLookup::StoreUnavailable);
-            }
+            Err(error) => return store_failure(&id, error),
         };
         let decoded = match &config.format {
             SessionFormat::Native => None,
             SessionFormat::Express(record) => Some(ExpressRecordDecoder { record }.decode(&stored.bytes, now)),
             SessionFormat::Flask(record) => Some(FlaskRecordDecoder { record }.decode(&stored.bytes, now)),
             SessionFormat::Django(record) => Some(DjangoRecordDecoder { record }.decode(&stored.bytes, now)),
+            SessionFormat::Spring(..) => unreachable!("Spring sessions are hashes, read above"),
         };
         if let Some(decoded) = decoded {
             let lookup = foreign(&id, decoded);
@@ -312,6 +320,20 @@ async fn lookup_session(config: &Config, store: &impl SessionStore, headers: &ht
             loaded: Some(loaded),
             touch: None,
         };
+    }
+}
+
+/// A key holding something else than a session is no session; a store that cannot answer fails closed.
+fn store_failure(id: &VerifiedSessionId, error: StoreError) -> Lookup {
+    match error {
+        StoreError::Corrupt(reason) => {
+            log::info(format_args!("session #{} refused: {reason}", id.fingerprint()));
+            Lookup::only(SessionLookup::Missing)
+        }
+        StoreError::Unavailable(reason) => {
+            log::error(format_args!("session store unavailable: {reason}"));
+            Lookup::only(SessionLookup::StoreUnavailable)
+        }
     }
 }
 

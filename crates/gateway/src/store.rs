@@ -41,11 +41,8 @@ pub struct Stored {
     pub remaining_ms: i64,
 }
 
-/// A record kept as a Redis hash (Spring Session), its fields in Redis's order.
-pub struct StoredHash {
-    pub fields: Vec<(Vec<u8>, Vec<u8>)>,
-    pub remaining_ms: i64,
-}
+/// A record kept as a Redis hash (Spring Session): its fields in Redis's order.
+pub type HashFields = Vec<(Vec<u8>, Vec<u8>)>;
 
 pub trait SessionStore {
     /// The record under `key`, with its remaining TTL.
@@ -56,9 +53,9 @@ pub trait SessionStore {
     /// The record and its TTL from Redis itself, whatever `session_reads` says: for when a
     /// key-value read leaves a doubt.
     async fn reload(&self, key: &str) -> Result<Option<Stored>, StoreError>;
-    /// The hash under `key`, with its remaining TTL: always from Redis (the key-value store
-    /// reads strings only).
-    async fn load_hash(&self, key: &str) -> Result<Option<StoredHash>, StoreError>;
+    /// The hash under `key`, always from Redis (the key-value store reads strings only). Its
+    /// TTL is not asked for: a Spring session's end is inside it.
+    async fn load_hash(&self, key: &str) -> Result<Option<HashFields>, StoreError>;
     /// Runs one of `redis_layout`'s scripts; returns its integer result.
     async fn script(&self, script: &str, keys: &[&str], args: &[&[u8]]) -> Result<i64, StoreError>;
 }
@@ -408,51 +405,35 @@ impl SessionStore for RedisStore<'_> {
         self.lookup(key).await
     }
 
-    async fn load_hash(&self, key: &str) -> Result<Option<StoredHash>, StoreError> {
-        let args = vec![
-            binary(redis_layout::LOOKUP_HASH.as_bytes()),
-            RedisParameter::Int64(1),
-            binary(key.as_bytes()),
-        ];
-        match self.on_primary(key, "EVAL", args).await {
-            Ok(reply) => match reply.split_first() {
-                Some((RedisResult::Int64(-2), [])) => Ok(None),
-                Some((RedisResult::Int64(remaining_ms), fields)) => hash_fields(fields).map(|fields| {
-                    Some(StoredHash {
-                        fields,
-                        remaining_ms: *remaining_ms,
-                    })
-                }),
-                _ => Err(StoreError::Corrupt("unexpected reply shape".into())),
-            },
+    async fn load_hash(&self, key: &str) -> Result<Option<HashFields>, StoreError> {
+        let hgetall = || vec![binary(key.as_bytes())];
+        let reply = match self.on_primary(key, "HGETALL", hgetall()).await {
             Err(StoreError::Unavailable(reason)) => {
+                let mut read = Err(StoreError::Unavailable(reason.clone()));
                 for address in &self.topology.replicas {
-                    let read = self.within(async {
-                        let connection = self.open(address).await?;
-                        connection
-                            .execute("HGETALL", vec![binary(key.as_bytes())])
-                            .await
-                            .map_err(classify)
-                    });
-                    match read.await {
-                        Ok(reply) if reply.is_empty() => return Ok(None),
-                        Ok(reply) => {
-                            crate::log::info(format_args!("primary unavailable ({reason}); read from a replica"));
-                            return hash_fields(&reply).map(|fields| {
-                                Some(StoredHash {
-                                    fields,
-                                    remaining_ms: FROM_REPLICA,
-                                })
-                            });
-                        }
-                        Err(StoreError::Corrupt(corrupt)) => return Err(StoreError::Corrupt(corrupt)),
-                        Err(StoreError::Unavailable(_)) => continue,
+                    read = self
+                        .within(async {
+                            self.open(address)
+                                .await?
+                                .execute("HGETALL", hgetall())
+                                .await
+                                .map_err(classify)
+                        })
+                        .await;
+                    if !matches!(read, Err(StoreError::Unavailable(_))) {
+                        crate::log::info(format_args!("primary unavailable ({reason}); read from a replica"));
+                        break;
                     }
                 }
-                Err(StoreError::Unavailable(reason))
+                read?
             }
-            Err(corrupt) => Err(corrupt),
+            other => other?,
+        };
+        // HGETALL answers an empty list for a missing key.
+        if reply.is_empty() {
+            return Ok(None);
         }
+        hash_fields(&reply).map(Some)
     }
 
     async fn replace_if_unchanged(&self, key: &str, expected: &[u8], bytes: &[u8]) -> Result<Replaced, StoreError> {
@@ -492,7 +473,7 @@ impl SessionStore for RedisStore<'_> {
 }
 
 /// HGETALL's flat reply as (field, value) pairs.
-fn hash_fields(reply: &[RedisResult]) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+fn hash_fields(reply: &[RedisResult]) -> Result<HashFields, StoreError> {
     let pairs = reply.chunks_exact(2);
     if !pairs.remainder().is_empty() {
         return Err(StoreError::Corrupt("a hash reply with an odd number of values".into()));
