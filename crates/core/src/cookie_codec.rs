@@ -22,6 +22,8 @@ const V1_PREFIX: &str = "v1.";
 const TAG_CHARS: usize = 43; // 32 bytes, base64url without padding
 const ID_MIN_CHARS: usize = 22; // 128 bits
 const ID_MAX_CHARS: usize = 64;
+/// PHP's `session.sid_length` goes to 256.
+const FRAMEWORK_ID_MAX_CHARS: usize = 256;
 const TAG_LEN: usize = 4;
 const TAGGED_ID_CHARS: usize = 22 + TAG_LEN;
 
@@ -32,8 +34,8 @@ pub fn user_tag(user_id: &str) -> String {
     URL_SAFE_NO_PAD.encode(&Sha256::digest(user_id.as_bytes())[..3])
 }
 
-/// A session id as it appears in cookies and Redis keys: base64url alphabet only, so it can
-/// never smuggle key separators or header bytes.
+/// A session id as it appears in cookies and Redis keys: base64url alphabet only (and `,` in
+/// PHP's ids), so it can never smuggle key separators or header bytes.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionId(String);
 
@@ -48,6 +50,16 @@ impl SessionId {
     pub fn parse(s: &str) -> Option<Self> {
         let ok = (ID_MIN_CHARS..=ID_MAX_CHARS).contains(&s.len())
             && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(s.to_owned()))
+    }
+
+    /// An id a framework's codec of this crate has checked against that framework's rules,
+    /// which go beyond [`SessionId::parse`]: PHP's ids run to 256 characters, and its 6-bit
+    /// alphabet has `,`. The alphabet still holds nothing that separates a key or a header.
+    pub(crate) fn from_framework(s: &str) -> Option<Self> {
+        let ok = (ID_MIN_CHARS..=FRAMEWORK_ID_MAX_CHARS).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b',');
         ok.then(|| Self(s.to_owned()))
     }
 

@@ -15,6 +15,8 @@ pub mod flask;
 pub mod forwarding;
 pub mod hooks;
 pub mod keys;
+pub mod php;
+pub mod php_serialize;
 pub mod policy;
 pub mod redis_layout;
 pub mod replies;
