@@ -12,7 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
 use http::header::COOKIE;
 
-/// Longest cookie value considered at all; a v1 value is 69 to 111 bytes.
+/// Longest cookie value considered at all (unless a codec says otherwise, see
+/// [`CookieCodec::max_value_bytes`]); a v1 value is 69 to 111 bytes.
 pub const MAX_COOKIE_VALUE_BYTES: usize = 256;
 /// At most this many cookies with our name are verified (duplicates from other paths or
 /// domains); longer values are skipped unverified and do not count.
@@ -119,6 +120,12 @@ pub trait CookieCodec {
     /// `None` for anything that is not a well-formed value with a valid signature.
     fn decode(&self, value: &str) -> Option<VerifiedSessionId>;
     fn encode(&self, id: &SessionId) -> String;
+
+    /// Longer values are skipped unread. A format whose values are longer than the gateway's
+    /// own (Laravel's encrypted cookies are 342 bytes) says so here.
+    fn max_value_bytes(&self) -> usize {
+        MAX_COOKIE_VALUE_BYTES
+    }
 }
 
 /// The gateway's own signed format, `v1`.
@@ -168,7 +175,7 @@ impl CookieCodec for SignedCookieV1 {
 /// signature checks, however large the header.
 pub fn find_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) -> Option<VerifiedSessionId> {
     session_cookies(headers, name)
-        .filter(|value| value.len() <= MAX_COOKIE_VALUE_BYTES)
+        .filter(|value| value.len() <= codec.max_value_bytes())
         .take(MAX_CANDIDATES)
         .find_map(|value| std::str::from_utf8(value).ok().and_then(|v| codec.decode(v)))
 }
@@ -179,7 +186,7 @@ pub fn find_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) ->
 pub fn find_first_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) -> Option<VerifiedSessionId> {
     session_cookies(headers, name)
         .next()
-        .filter(|value| value.len() <= MAX_COOKIE_VALUE_BYTES)
+        .filter(|value| value.len() <= codec.max_value_bytes())
         .and_then(|value| std::str::from_utf8(value).ok().and_then(|v| codec.decode(v)))
 }
 

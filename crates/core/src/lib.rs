@@ -15,6 +15,7 @@ pub mod flask;
 pub mod forwarding;
 pub mod hooks;
 pub mod keys;
+pub mod laravel;
 pub mod php;
 pub mod php_serialize;
 pub mod policy;
