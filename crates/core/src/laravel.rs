@@ -51,8 +51,8 @@ pub const DEFAULT_KEY_PREFIX: &str = KEY_PREFIX_LARAVEL_13;
 /// class name, `Illuminate\Auth\SessionGuard`.
 pub const DEFAULT_USER_POINTER: &str = "/login_web_59ba36addc2b2f9401580f014c7f58ea4e30989d";
 
-/// A Laravel cookie is 342 bytes whatever the key; some room for a payload without `tag`
-/// (Laravel before 8.x's GCM support) or unpadded base64.
+/// A Laravel session cookie is 342 bytes whatever the key (330 from Laravel before 8.54,
+/// whose payload has no `tag`): the gateway's 256-byte bound would skip it.
 pub const MAX_COOKIE_VALUE_BYTES: usize = 512;
 
 const KEY_BASE64_PREFIX: &str = "base64:";
@@ -291,8 +291,8 @@ impl CookieCodec for LaravelCookie {
 
     /// A value Laravel decrypts, under `APP_KEY`. The core has no randomness, so the IV is
     /// derived from the key and the plaintext (HMAC-SHA256, as in SIV): the same id always
-    /// gives the same cookie, which tells nothing the cookie itself does not, and no two
-    /// plaintexts share an IV. A caller with randomness can use [`Self::encode_with_iv`].
+    /// gives the same cookie, which tells nothing the cookie itself does not, and different
+    /// ids get unrelated IVs. A caller with randomness can use [`Self::encode_with_iv`].
     fn encode(&self, id: &SessionId) -> String {
         let key = &self.keys[0];
         let mut derive = key.mac.clone();

@@ -7,7 +7,12 @@
  * in the session by the real Illuminate\Auth\SessionGuard. The gateway's tests log in here
  * directly, then send the cookie through the gateway, which forwards to this same app.
  *
- * Run: php -S 127.0.0.1:$PORT app.php
+ * Run: php -S 127.0.0.1:$PORT app.php (PHP_CLI_SERVER_WORKERS=4 to serve requests side by side)
+ * Packages (Debian 12, Laravel 8.83.26+dfsg-2, PHP 8.2, phpredis 5.3.7):
+ *   apt-get install -y php-cli php-redis php-illuminate-auth php-illuminate-cache
+ *     php-illuminate-config php-illuminate-container php-illuminate-cookie
+ *     php-illuminate-encryption php-illuminate-http php-illuminate-redis
+ *     php-illuminate-session php-illuminate-support
  * Environment: REDIS_URL (or REDIS_HOST, REDIS_PORT), APP_KEY (`base64:` + 32 bytes, or 32
  * raw bytes), SESSION_LIFETIME (minutes, default 120), and optionally APP_NAME, SESSION_COOKIE,
  * REDIS_PREFIX, CACHE_PREFIX, with the defaults of Laravel 8's skeleton (laravel/laravel 8.x).
