@@ -12,7 +12,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
 use http::header::COOKIE;
 
-/// Longest cookie value considered at all; a v1 value is 69 to 111 bytes.
+/// Longest cookie value considered at all (unless a codec says otherwise, see
+/// [`CookieCodec::max_value_bytes`]); a v1 value is 69 to 111 bytes.
 pub const MAX_COOKIE_VALUE_BYTES: usize = 256;
 /// At most this many cookies with our name are verified (duplicates from other paths or
 /// domains); longer values are skipped unverified and do not count.
@@ -22,6 +23,8 @@ const V1_PREFIX: &str = "v1.";
 const TAG_CHARS: usize = 43; // 32 bytes, base64url without padding
 const ID_MIN_CHARS: usize = 22; // 128 bits
 const ID_MAX_CHARS: usize = 64;
+/// PHP's `session.sid_length` goes to 256.
+const FRAMEWORK_ID_MAX_CHARS: usize = 256;
 const TAG_LEN: usize = 4;
 const TAGGED_ID_CHARS: usize = 22 + TAG_LEN;
 
@@ -32,8 +35,8 @@ pub fn user_tag(user_id: &str) -> String {
     URL_SAFE_NO_PAD.encode(&Sha256::digest(user_id.as_bytes())[..3])
 }
 
-/// A session id as it appears in cookies and Redis keys: base64url alphabet only, so it can
-/// never smuggle key separators or header bytes.
+/// A session id as it appears in cookies and Redis keys: base64url alphabet only (and `,` in
+/// PHP's ids), so it can never smuggle key separators or header bytes.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct SessionId(String);
 
@@ -48,6 +51,16 @@ impl SessionId {
     pub fn parse(s: &str) -> Option<Self> {
         let ok = (ID_MIN_CHARS..=ID_MAX_CHARS).contains(&s.len())
             && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(s.to_owned()))
+    }
+
+    /// An id a framework's codec of this crate has checked against that framework's rules,
+    /// which go beyond [`SessionId::parse`]: PHP's ids run to 256 characters, and its 6-bit
+    /// alphabet has `,`. The alphabet still holds nothing that separates a key or a header.
+    pub(crate) fn from_framework(s: &str) -> Option<Self> {
+        let ok = (ID_MIN_CHARS..=FRAMEWORK_ID_MAX_CHARS).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b',');
         ok.then(|| Self(s.to_owned()))
     }
 
@@ -107,6 +120,12 @@ pub trait CookieCodec {
     /// `None` for anything that is not a well-formed value with a valid signature.
     fn decode(&self, value: &str) -> Option<VerifiedSessionId>;
     fn encode(&self, id: &SessionId) -> String;
+
+    /// Longer values are skipped unread. A format whose values are longer than the gateway's
+    /// own (Laravel's encrypted cookies are 342 bytes) says so here.
+    fn max_value_bytes(&self) -> usize {
+        MAX_COOKIE_VALUE_BYTES
+    }
 }
 
 /// The gateway's own signed format, `v1`.
@@ -156,7 +175,7 @@ impl CookieCodec for SignedCookieV1 {
 /// signature checks, however large the header.
 pub fn find_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) -> Option<VerifiedSessionId> {
     session_cookies(headers, name)
-        .filter(|value| value.len() <= MAX_COOKIE_VALUE_BYTES)
+        .filter(|value| value.len() <= codec.max_value_bytes())
         .take(MAX_CANDIDATES)
         .find_map(|value| std::str::from_utf8(value).ok().and_then(|v| codec.decode(v)))
 }
@@ -167,7 +186,7 @@ pub fn find_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) ->
 pub fn find_first_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) -> Option<VerifiedSessionId> {
     session_cookies(headers, name)
         .next()
-        .filter(|value| value.len() <= MAX_COOKIE_VALUE_BYTES)
+        .filter(|value| value.len() <= codec.max_value_bytes())
         .and_then(|value| std::str::from_utf8(value).ok().and_then(|v| codec.decode(v)))
 }
 
