@@ -677,3 +677,114 @@ async fn spring_refuses_what_it_cannot_do_and_fails_closed() {
         "nothing forwarded while Redis is down"
     );
 }
+
+// ---- laravel: Laravel 8's own components (Debian's), the Redis session driver ----
+
+const LARAVEL_KEY: &str = "base64:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+const LARAVEL_NEW_KEY: &str = "base64:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=";
+
+/// The `name=...` pair among the reply's cookies.
+fn cookie_named(reply: &Reply, name: &str) -> String {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap().to_owned())
+        .find(|pair| pair.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("the app sets {name}: {:?}", reply.headers))
+}
+
+/// The gateway set for an app made from Laravel 8's skeleton: its cookie name and key layout.
+async fn laravel_gateway(redis: &RedisServer, app: &FrameworkApp, keys: &str) -> Gateway {
+    framework_gateway(
+        redis,
+        app,
+        "laravel",
+        keys,
+        &[
+            ("cookie_name", "laravel_session"),
+            ("key_prefix", "laravel_database_laravel_cache:"),
+        ],
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_laravel_login_is_accepted_until_logout_and_tampering_is_refused() {
+    let redis = RedisServer::start();
+    let app = FrameworkApp::laravel(&redis.url(), LARAVEL_KEY, 120, "laravel_session");
+    let gateway = laravel_gateway(&redis, &app, LARAVEL_KEY).await;
+
+    let cookie = cookie_named(&app.post("/login?user=alice", None).await, "laravel_session");
+    let reply = whoami(&gateway, &cookie).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let seen = forwarded(&reply);
+    assert_eq!(seen["x-session-user"], "alice", "SessionGuard's login_web_<sha1> entry");
+    let data = forwarded_data(&seen);
+    assert_eq!(data["role"], "member");
+    assert!(
+        data["_token"].is_string(),
+        "Laravel's CSRF token is in the session: {data}"
+    );
+
+    // One byte changed anywhere in the encrypted value: the MAC refuses it.
+    let (name, value) = cookie.split_once('=').unwrap();
+    for i in [0, value.len() / 2, value.len() - 4] {
+        let mut bytes = value.as_bytes().to_vec();
+        bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+        let tampered = format!("{name}={}", String::from_utf8(bytes).unwrap());
+        assert_eq!(whoami(&gateway, &tampered).await.status, 401, "byte {i}");
+    }
+    // A visitor's session (no login entry) is nobody's.
+    let visitor = cookie_named(&app.post("/visit", None).await, "laravel_session");
+    assert_eq!(whoami(&gateway, &visitor).await.status, 401);
+
+    // A cookie the same app encrypted, with the same key, for another cookie name: its
+    // session exists in Redis, and only Laravel's cookie-value prefix tells it apart.
+    let other_app = FrameworkApp::laravel(&redis.url(), LARAVEL_KEY, 120, "laravel_other");
+    let other = cookie_named(&other_app.post("/login?user=mallory", None).await, "laravel_other");
+    let swapped = format!("laravel_session={}", other.split_once('=').unwrap().1);
+    assert_eq!(
+        whoami(&gateway, &swapped).await.status,
+        401,
+        "encrypted for another cookie"
+    );
+
+    assert_eq!(app.post("/logout", Some(&cookie)).await.status, 200);
+    assert_eq!(whoami(&gateway, &cookie).await.status, 401, "logged out in the app");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn laravel_sessions_survive_a_key_rotation_and_end_with_their_key() {
+    let redis = RedisServer::start();
+    let app = FrameworkApp::laravel(&redis.url(), LARAVEL_KEY, 120, "laravel_session");
+    let cookie = cookie_named(&app.post("/login?user=42", None).await, "laravel_session");
+
+    // APP_KEY rotated: the new key first, the old one in APP_PREVIOUS_KEYS (Laravel 11+).
+    let rotated = laravel_gateway(&redis, &app, &format!("{LARAVEL_NEW_KEY},{LARAVEL_KEY}")).await;
+    let reply = whoami(&rotated, &cookie).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        forwarded(&reply)["x-session-user"],
+        "42",
+        "an integer id, as Eloquent keys are"
+    );
+    let retired = laravel_gateway(&redis, &app, LARAVEL_NEW_KEY).await;
+    assert_eq!(whoami(&retired, &cookie).await.status, 401, "the old key retired");
+
+    // The key's TTL is the session's lifetime: once Redis drops it, the session is over.
+    let mut conn = redis.connection().unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("laravel_database_laravel_cache:*")
+        .query(&mut conn)
+        .unwrap();
+    assert!(!keys.is_empty());
+    let ttl: i64 = redis::cmd("TTL").arg(&keys[0]).query(&mut conn).unwrap();
+    assert!(ttl > 7000 && ttl <= 7200, "SESSION_LIFETIME in seconds: {ttl}");
+    for key in &keys {
+        redis::cmd("PEXPIRE").arg(key).arg(1).query::<()>(&mut conn).unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(whoami(&rotated, &cookie).await.status, 401, "expired in Redis");
+}

@@ -59,6 +59,42 @@ impl FrameworkApp {
         Self::spawn(command, &dir, redis_url)
     }
 
+    /// `tests/frameworks/laravel/app.php` under PHP's built-in server: Laravel 8's own
+    /// components (Debian's), sessions on the Redis session driver, cookies encrypted with
+    /// `app_key`, a session lifetime in minutes, and the session cookie's name.
+    pub fn laravel(redis_url: &str, app_key: &str, lifetime_minutes: u64, cookie_name: &str) -> Self {
+        let dir = crate::workspace_root().join("tests/frameworks/laravel");
+        let mut command = php_server(&dir);
+        command
+            .env("APP_KEY", app_key)
+            .env("SESSION_COOKIE", cookie_name)
+            .env("SESSION_LIFETIME", lifetime_minutes.to_string());
+        Self::spawn_polled(command, &dir, redis_url)
+    }
+
+    /// An app that says nothing when it is ready (PHP's built-in server): started, then
+    /// asked until its port answers.
+    fn spawn_polled(mut command: Command, dir: &std::path::Path, redis_url: &str) -> Self {
+        let port = crate::free_port();
+        command
+            .current_dir(dir)
+            .env("PORT", port.to_string())
+            .env("REDIS_URL", redis_url)
+            .arg("-S")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("app.php")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = command.spawn().expect("PHP starts (scripts/setup installs php-cli)");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the PHP app did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self { addr, child }
+    }
+
     fn spawn(mut command: Command, dir: &std::path::Path, redis_url: &str) -> Self {
         let port = crate::free_port();
         command
@@ -96,6 +132,20 @@ impl FrameworkApp {
             .await
             .expect("the app answers")
     }
+}
+
+/// `php`, with the extensions the apps need checked first so a missing one says so.
+fn php_server(dir: &std::path::Path) -> Command {
+    let modules = Command::new("php")
+        .arg("-m")
+        .output()
+        .expect("php runs (scripts/setup installs php-cli)");
+    assert!(
+        String::from_utf8_lossy(&modules.stdout).lines().any(|m| m == "redis"),
+        "PHP's redis extension is missing: run scripts/setup (php-redis), for {}",
+        dir.display()
+    );
+    Command::new("php")
 }
 
 /// `tests/frameworks/<name>`, and its `app.py` to run in the app's virtualenv.

@@ -715,6 +715,7 @@ fn response_headers_lose_hop_by_hop_ones() {
         ("keep-alive", "5"),
         ("proxy-authenticate", "B"),
         ("set-cookie", "a=1"),
+        ("host", "127.0.0.1:8000"),
         ("x-ok", "1"),
     ] {
         incoming.append(name, HeaderValue::from_static(value));

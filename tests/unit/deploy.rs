@@ -337,7 +337,10 @@ fn every_variable_the_gateway_reads_is_given_to_it_by_spin_toml() {
             Some(&format!("{{{{ {name} }}}}")),
             "{name} is not a component variable of spin.toml"
         );
-        assert!(manifest.variables.contains_key(*name), "{name} is not an application variable");
+        assert!(
+            manifest.variables.contains_key(*name),
+            "{name} is not an application variable"
+        );
     }
 }
 

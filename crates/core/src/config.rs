@@ -9,6 +9,7 @@ use crate::flask::{self, FlaskCookie};
 use crate::forwarding::{IdentityHeaders, folded, is_hop_by_hop};
 use crate::hooks::HookHeaders;
 use crate::keys::KeyRing;
+use crate::laravel::{self, LaravelCookie};
 use crate::policy::{LoginRedirect, PublicPaths};
 use crate::session::ForeignRecord;
 use crate::set_cookie::{CookieSettings, CookieSettingsError};
@@ -116,6 +117,8 @@ pub enum SessionFormat {
     Flask(ForeignRecord),
     /// Django's cache-backed sessions on Redis: read only.
     Django(ForeignRecord),
+    /// Laravel's Redis session driver: read only.
+    Laravel(ForeignRecord),
     /// Spring Session Data Redis: a hash per session, read only.
     Spring(ForeignRecord, SpringSerializer),
 }
@@ -131,6 +134,7 @@ impl SessionFormat {
             Self::Express(_) => "express",
             Self::Flask(_) => "flask",
             Self::Django(_) => "django",
+            Self::Laravel(_) => "laravel",
             Self::Spring(..) => "spring",
         }
     }
@@ -143,6 +147,7 @@ pub enum Codec {
     Express(ExpressCookie),
     Flask(FlaskCookie),
     Django(DjangoCookie),
+    Laravel(LaravelCookie),
     Spring(SpringCookie),
 }
 
@@ -153,7 +158,19 @@ impl CookieCodec for Codec {
             Self::Express(codec) => codec.decode(value),
             Self::Flask(codec) => codec.decode(value),
             Self::Django(codec) => codec.decode(value),
+            Self::Laravel(codec) => codec.decode(value),
             Self::Spring(codec) => codec.decode(value),
+        }
+    }
+
+    fn max_value_bytes(&self) -> usize {
+        match self {
+            Self::Native(codec) => codec.max_value_bytes(),
+            Self::Express(codec) => codec.max_value_bytes(),
+            Self::Flask(codec) => codec.max_value_bytes(),
+            Self::Django(codec) => codec.max_value_bytes(),
+            Self::Laravel(codec) => codec.max_value_bytes(),
+            Self::Spring(codec) => codec.max_value_bytes(),
         }
     }
 
@@ -163,6 +180,7 @@ impl CookieCodec for Codec {
             Self::Express(codec) => codec.encode(id),
             Self::Flask(codec) => codec.encode(id),
             Self::Django(codec) => codec.encode(id),
+            Self::Laravel(codec) => codec.encode(id),
             Self::Spring(codec) => codec.encode(id),
         }
     }
@@ -338,88 +356,104 @@ impl Config {
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
         });
-        let (codec, format, default_cookie, default_prefix) =
-            match or_default(SESSION_FORMAT, defaults::SESSION_FORMAT).as_str() {
-                "native" => (
-                    Codec::Native(SignedCookieV1::new(
-                        KeyRing::parse(&secrets).map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?,
-                    )),
-                    SessionFormat::Native,
-                    defaults::COOKIE_NAME,
-                    defaults::KEY_PREFIX,
-                ),
-                "express" => (
-                    Codec::Express(ExpressCookie::new(
-                        KeyRing::parse_with_minimum(&secrets, 1)
-                            .map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?,
-                    )),
-                    SessionFormat::Express(ForeignRecord {
-                        user_pointer: user_pointer(express::DEFAULT_USER_POINTER)?,
+        let (codec, format, default_cookie, default_prefix) = match or_default(SESSION_FORMAT, defaults::SESSION_FORMAT)
+            .as_str()
+        {
+            "native" => (
+                Codec::Native(SignedCookieV1::new(
+                    KeyRing::parse(&secrets).map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?,
+                )),
+                SessionFormat::Native,
+                defaults::COOKIE_NAME,
+                defaults::KEY_PREFIX,
+            ),
+            "express" => (
+                Codec::Express(ExpressCookie::new(
+                    KeyRing::parse_with_minimum(&secrets, 1)
+                        .map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?,
+                )),
+                SessionFormat::Express(ForeignRecord {
+                    user_pointer: user_pointer(express::DEFAULT_USER_POINTER)?,
+                    data_keys,
+                }),
+                express::DEFAULT_COOKIE_NAME,
+                express::DEFAULT_KEY_PREFIX,
+            ),
+            "flask" => (
+                Codec::Flask(if flag(&get, SESSION_COOKIE_SIGNED, false)? {
+                    FlaskCookie::signed(secrets.split(',').map(str::trim).filter(|s| !s.is_empty()))
+                } else {
+                    FlaskCookie::unsigned()
+                }),
+                SessionFormat::Flask(ForeignRecord {
+                    user_pointer: user_pointer(flask::DEFAULT_USER_POINTER)?,
+                    data_keys,
+                }),
+                flask::DEFAULT_COOKIE_NAME,
+                flask::DEFAULT_KEY_PREFIX,
+            ),
+            "django" => (
+                Codec::Django(DjangoCookie),
+                SessionFormat::Django(ForeignRecord {
+                    user_pointer: user_pointer(django::DEFAULT_USER_POINTER)?,
+                    data_keys,
+                }),
+                django::DEFAULT_COOKIE_NAME,
+                django::DEFAULT_KEY_PREFIX,
+            ),
+            "spring" => (
+                Codec::Spring(if flag(&get, SESSION_COOKIE_BASE64, true)? {
+                    SpringCookie::base64()
+                } else {
+                    SpringCookie::raw()
+                }),
+                SessionFormat::Spring(
+                    ForeignRecord {
+                        user_pointer: user_pointer(spring::DEFAULT_USER_POINTER)?,
                         data_keys,
-                    }),
-                    express::DEFAULT_COOKIE_NAME,
-                    express::DEFAULT_KEY_PREFIX,
+                    },
+                    match get(SESSION_SERIALIZER).as_deref() {
+                        None | Some("jdk") => SpringSerializer::Jdk,
+                        Some("json") => SpringSerializer::Json,
+                        Some(other) => {
+                            return Err(ConfigError::new(
+                                SESSION_SERIALIZER,
+                                format!("must be `jdk` or `json` with `spring`, not `{other}`"),
+                            ));
+                        }
+                    },
                 ),
-                "flask" => (
-                    Codec::Flask(if flag(&get, SESSION_COOKIE_SIGNED, false)? {
-                        FlaskCookie::signed(secrets.split(',').map(str::trim).filter(|s| !s.is_empty()))
-                    } else {
-                        FlaskCookie::unsigned()
-                    }),
-                    SessionFormat::Flask(ForeignRecord {
-                        user_pointer: user_pointer(flask::DEFAULT_USER_POINTER)?,
-                        data_keys,
-                    }),
-                    flask::DEFAULT_COOKIE_NAME,
-                    flask::DEFAULT_KEY_PREFIX,
+                spring::DEFAULT_COOKIE_NAME,
+                spring::DEFAULT_KEY_PREFIX,
+            ),
+            "laravel" => (
+                // The cookie value's prefix is an HMAC of the cookie's name: the codec needs it.
+                Codec::Laravel(
+                    LaravelCookie::new(&or_default(COOKIE_NAME, laravel::DEFAULT_COOKIE_NAME), &secrets)
+                        .map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?,
                 ),
-                "django" => (
-                    Codec::Django(DjangoCookie),
-                    SessionFormat::Django(ForeignRecord {
-                        user_pointer: user_pointer(django::DEFAULT_USER_POINTER)?,
-                        data_keys,
-                    }),
-                    django::DEFAULT_COOKIE_NAME,
-                    django::DEFAULT_KEY_PREFIX,
-                ),
-                "spring" => (
-                    Codec::Spring(if flag(&get, SESSION_COOKIE_BASE64, true)? {
-                        SpringCookie::base64()
-                    } else {
-                        SpringCookie::raw()
-                    }),
-                    SessionFormat::Spring(
-                        ForeignRecord {
-                            user_pointer: user_pointer(spring::DEFAULT_USER_POINTER)?,
-                            data_keys,
-                        },
-                        match get(SESSION_SERIALIZER).as_deref() {
-                            None | Some("jdk") => SpringSerializer::Jdk,
-                            Some("json") => SpringSerializer::Json,
-                            Some(other) => {
-                                return Err(ConfigError::new(
-                                    SESSION_SERIALIZER,
-                                    format!("must be `jdk` or `json` with `spring`, not `{other}`"),
-                                ));
-                            }
-                        },
+                SessionFormat::Laravel(ForeignRecord {
+                    user_pointer: user_pointer(laravel::DEFAULT_USER_POINTER)?,
+                    data_keys,
+                }),
+                laravel::DEFAULT_COOKIE_NAME,
+                laravel::DEFAULT_KEY_PREFIX,
+            ),
+            other @ "php" => {
+                return Err(ConfigError::new(
+                    SESSION_FORMAT,
+                    format!(
+                        "`{other}` is not supported yet (`native`, `express`, `flask`, `django`, `laravel` or `spring`)"
                     ),
-                    spring::DEFAULT_COOKIE_NAME,
-                    spring::DEFAULT_KEY_PREFIX,
-                ),
-                other @ ("php" | "laravel") => {
-                    return Err(ConfigError::new(
-                        SESSION_FORMAT,
-                        format!("`{other}` is not supported yet (`native`, `express`, `flask`, `django` or `spring`)"),
-                    ));
-                }
-                other => {
-                    return Err(ConfigError::new(
-                        SESSION_FORMAT,
-                        format!("must be `native`, `express`, `flask`, `django` or `spring`, not `{other}`"),
-                    ));
-                }
-            };
+                ));
+            }
+            other => {
+                return Err(ConfigError::new(
+                    SESSION_FORMAT,
+                    format!("must be `native`, `express`, `flask`, `django`, `laravel` or `spring`, not `{other}`"),
+                ));
+            }
+        };
         if reads == SessionReads::KeyValue && matches!(format, SessionFormat::Spring(..)) {
             return Err(ConfigError::new(
                 SESSION_READS,
@@ -563,6 +597,7 @@ impl Config {
             SessionFormat::Express(_)
             | SessionFormat::Flask(_)
             | SessionFormat::Django(_)
+            | SessionFormat::Laravel(_)
             | SessionFormat::Spring(..) => {
                 format!("{}{}", self.key_prefix, id.as_str())
             }

@@ -166,12 +166,17 @@ pub fn request_headers(
 }
 
 /// The origin's response headers less hop-by-hop ones and the session hooks.
+///
+/// `Host` goes too: PHP's built-in server (`php -S`) puts one in its responses, and Spin
+/// refuses a response that carries it (a forbidden header), which would turn every answer of
+/// such an origin into a 500.
 pub fn response_headers(incoming: &HeaderMap, hooks: &HookHeaders) -> HeaderMap {
     let listed = connection_listed(incoming);
     let mut out = HeaderMap::with_capacity(incoming.len());
     for (name, value) in incoming {
         let folded_name = folded(name.as_str());
         let dropped = is_hop_by_hop_folded(&folded_name)
+            || name == HOST
             || listed.iter().any(|l| *l == folded_name)
             || hooks.owns_folded(&folded_name);
         if !dropped {
