@@ -852,6 +852,20 @@ fn the_express_format_takes_express_defaults_and_secrets() {
         vars.push((name, value));
         assert_eq!(parse(&vars).unwrap_err().variable, name, "spring with {name}");
     }
+    let mut laravel = with(("session_format", "laravel"));
+    laravel.retain(|(n, _)| *n != "session_keys");
+    laravel.push(("session_keys", "base64:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="));
+    let config = parse(&laravel).unwrap();
+    assert_eq!(
+        (config.cookie.name.as_str(), config.key_prefix.as_str()),
+        ("laravel-session", "laravel-database-laravel-cache-"),
+        "Laravel 13's skeleton"
+    );
+    laravel.push(("session_keys", "base64:c2hvcnQ="));
+    laravel.remove(laravel.len() - 2);
+    let error = parse(&laravel).unwrap_err();
+    assert_eq!(error.variable, "session_keys");
+    assert!(!error.to_string().contains("c2hvcnQ"), "{error}");
     // The native format keeps its 32-byte minimum.
     assert_eq!(
         parse(&with(("session_keys", "keyboard cat"))).unwrap_err().variable,
