@@ -2,9 +2,12 @@
 //! `PHPSESSID` cookie and the record decoder. Only the core's public API.
 
 use base64::Engine;
+use http::HeaderMap;
+use http::header::COOKIE;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use session_gateway_core::CookieCodec;
+use session_gateway_core::cookie_codec::{MAX_COOKIE_VALUE_BYTES, find_first_session};
 use session_gateway_core::php::{self, PhpCookie, PhpRecordDecoder};
 use session_gateway_core::php_serialize::{SerializeHandler, session_data, unserialize};
 use session_gateway_core::session::{ForeignRecord, MAX_RECORD_BYTES, RecordError, SessionDecoder};
@@ -574,6 +577,18 @@ fn a_configured_sid_format_is_the_only_one_accepted() {
     let longest = PhpCookie::configured(256, 5).unwrap();
     assert!(longest.decode(&"v".repeat(256)).is_some());
     assert!(longest.decode(&"v".repeat(255)).is_none());
+    // The longest ids, sent with `,` as `%2C`, are still looked at by the cookie finder.
+    let commas = PhpCookie::configured(256, 6).unwrap();
+    let id = ",".repeat(256);
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        COOKIE,
+        format!("PHPSESSID={}", commas.encode(&commas.decode(&id).unwrap()))
+            .parse()
+            .unwrap(),
+    );
+    assert_eq!(find_first_session(&headers, "PHPSESSID", &commas).unwrap().as_str(), id);
+    assert!(PhpCookie::default().max_value_bytes() >= MAX_COOKIE_VALUE_BYTES);
     let four = PhpCookie::configured(32, 4).unwrap();
     assert!(four.decode("0123456789abcdefghijklmnopqrstuv").is_none());
     // What PHP's ini handlers refuse.
