@@ -77,7 +77,7 @@ impl PhpCookie {
 
 impl CookieCodec for PhpCookie {
     fn decode(&self, value: &str) -> Option<VerifiedSessionId> {
-        // As PHP reads `$_COOKIE`; a `+` it would make a space is outside every alphabet.
+        // Percent-decoded, as PHP reads `$_COOKIE`: `%2C` is a 6-bit id's `,`.
         let id = percent_encoding::percent_decode_str(value).decode_utf8().ok()?;
         // Only ids shaped as PHP makes them: with `session.use_strict_mode` off (PHP's
         // default), PHP also adopts any id a client sends, which the gateway never reads.
@@ -93,7 +93,7 @@ impl CookieCodec for PhpCookie {
         SessionId::from_framework(&id).map(VerifiedSessionId::verified)
     }
 
-    /// Up to 256 characters, each of which may come URL-encoded (PHP sends `,` as `%2C`).
+    /// The id's length, each character of which may come URL-encoded (PHP sends `,` as `%2C`).
     fn max_value_bytes(&self) -> usize {
         let longest = self.only.map_or(PHP_DEFAULT.length, |format| format.length);
         MAX_COOKIE_VALUE_BYTES.max(3 * longest)
