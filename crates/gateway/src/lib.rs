@@ -21,6 +21,7 @@ use session_gateway_core::express::ExpressRecordDecoder;
 use session_gateway_core::flask::FlaskRecordDecoder;
 use session_gateway_core::hooks;
 use session_gateway_core::laravel::LaravelRecordDecoder;
+use session_gateway_core::php::PhpRecordDecoder;
 use session_gateway_core::policy::{Access, RequestFacts, SessionLookup, accepts_html, decide};
 use session_gateway_core::redis_layout;
 use session_gateway_core::replies::Reply;
@@ -271,6 +272,13 @@ async fn lookup_session(config: &Config, store: &impl SessionStore, headers: &ht
             SessionFormat::Express(record) => Some(ExpressRecordDecoder { record }.decode(&stored.bytes, now)),
             SessionFormat::Flask(record) => Some(FlaskRecordDecoder { record }.decode(&stored.bytes, now)),
             SessionFormat::Django(record) => Some(DjangoRecordDecoder { record }.decode(&stored.bytes, now)),
+            SessionFormat::Php(record, handler) => Some(
+                PhpRecordDecoder {
+                    record,
+                    handler: *handler,
+                }
+                .decode(&stored.bytes, now),
+            ),
             SessionFormat::Laravel(record) => Some(LaravelRecordDecoder { record }.decode(&stored.bytes, now)),
             SessionFormat::Spring(..) => unreachable!("Spring sessions are hashes, read above"),
         };
