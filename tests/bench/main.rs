@@ -22,6 +22,11 @@ use hyper_util::rt::TokioIo;
 use session_gateway_core::Config;
 use session_gateway_core::cookie_codec::{CookieCodec, SessionId, SignedCookieV1};
 use session_gateway_core::express::ExpressCookie;
+use session_gateway_core::laravel::LaravelCookie;
+use session_gateway_tests::spring_sessions;
+
+/// An `APP_KEY` as `php artisan key:generate` writes them.
+const LARAVEL_APP_KEY: &str = "base64:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 use session_gateway_core::keys::KeyRing;
 use session_gateway_core::redis_layout;
 use session_gateway_core::session::SessionRecordV1;
@@ -307,6 +312,68 @@ fn django_session(redis: &mut redis::Connection) -> String {
     key
 }
 
+/// A session as PHP's php serialize handler writes it through phpredis, with a 26-character
+/// id of 5 bits (php.ini-production's); returns its cookie value.
+fn php_session(redis: &mut redis::Connection) -> String {
+    let mut bytes = [0u8; 26];
+    getrandom::fill(&mut bytes).expect("random");
+    let id: String = bytes
+        .iter()
+        .map(|b| char::from(b"0123456789abcdefghijklmnopqrstuv"[usize::from(*b) % 32]))
+        .collect();
+    redis::cmd("SET")
+        .arg(format!("PHPREDIS_SESSION:{id}"))
+        .arg(r#"user_id|s:10:"bench-user";role|s:4:"user";"#)
+        .arg("EX")
+        .arg(86_400)
+        .query::<()>(redis)
+        .expect("SET");
+    id
+}
+
+/// A session as Laravel's Redis driver writes it (Laravel 13's key layout, the value
+/// serialized twice), and its cookie encrypted with `app_key`; returns the cookie value.
+fn laravel_session(redis: &mut redis::Connection, app_key: &str) -> String {
+    let mut bytes = [0u8; 40];
+    getrandom::fill(&mut bytes).expect("random");
+    let id: String = bytes
+        .iter()
+        .map(|b| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[usize::from(*b) % 62]))
+        .collect();
+    let inner = format!(
+        r#"a:3:{{s:6:"_token";s:40:"{id}";s:50:"{user_key}";s:10:"bench-user";s:4:"role";s:4:"user";}}"#,
+        user_key = &session_gateway_core::laravel::DEFAULT_USER_POINTER[1..]
+    );
+    redis::cmd("SET")
+        .arg(format!("{}{id}", session_gateway_core::laravel::DEFAULT_KEY_PREFIX))
+        .arg(format!("s:{}:\"{inner}\";", inner.len()))
+        .arg("EX")
+        .arg(86_400)
+        .query::<()>(redis)
+        .expect("SET");
+    let codec = LaravelCookie::new(session_gateway_core::laravel::DEFAULT_COOKIE_NAME, app_key).expect("APP_KEY");
+    codec.encode(&SessionId::parse(&id).expect("an id"))
+}
+
+/// A Spring Session hash with Java-serialized values; returns its cookie (`SESSION=...`).
+fn spring_session(redis: &mut redis::Connection) -> String {
+    let id = "5e0c4a8f-2d1b-4c3e-9f7a-6b5d4c3b2a19";
+    spring_sessions::store(
+        redis,
+        id,
+        0,
+        86_400,
+        &[
+            (
+                spring_sessions::PRINCIPAL_NAME,
+                spring_sessions::jdk_string("bench-user"),
+            ),
+            ("role", spring_sessions::jdk_string("user")),
+        ],
+    );
+    spring_sessions::cookie(id)
+}
+
 fn with_cookie(path: &str, cookie: &str, extra: &[(&str, &str)]) -> (String, Vec<(String, String)>) {
     let mut headers = vec![("cookie".to_owned(), format!("sgw_session={cookie}"))];
     headers.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_string())));
@@ -341,11 +408,24 @@ async fn main() {
     let mut django_vars = vars.to_vec();
     django_vars.extend([("session_format", "django")]);
     let django = Gateway::start_styled(&django_vars, VariableStyle::RuntimeConfig).await;
+    let mut php_vars = vars.to_vec();
+    php_vars.extend([("session_format", "php")]);
+    let php = Gateway::start_styled(&php_vars, VariableStyle::RuntimeConfig).await;
+    let mut laravel_vars = vars.to_vec();
+    laravel_vars.retain(|(k, _)| *k != "session_keys");
+    laravel_vars.extend([("session_format", "laravel"), ("session_keys", LARAVEL_APP_KEY)]);
+    let laravel = Gateway::start_styled(&laravel_vars, VariableStyle::RuntimeConfig).await;
+    let mut spring_vars = vars.to_vec();
+    spring_vars.extend([("session_format", "spring")]);
+    let spring = Gateway::start_styled(&spring_vars, VariableStyle::RuntimeConfig).await;
     let mut conn = redis.connection().expect("redis");
     let cookie = sessions::create(&mut conn, "bench-user", serde_json::json!({"role": "user"}), KEY_A);
     let express_cookie = express_session(&mut conn, "keyboard cat");
     let flask_cookie = flask_session(&mut conn);
     let django_cookie = django_session(&mut conn);
+    let php_cookie = php_session(&mut conn);
+    let laravel_cookie = laravel_session(&mut conn, LARAVEL_APP_KEY);
+    let spring_cookie = spring_session(&mut conn);
     let mut invalid = cookie.clone().into_bytes();
     let i = invalid.len() - 5;
     invalid[i] = if invalid[i] == b'A' { b'B' } else { b'A' };
@@ -378,6 +458,7 @@ async fn main() {
     let (c, i) = (cookie.clone(), invalid.clone());
     let (c2, c3, c4) = (cookie.clone(), cookie.clone(), cookie.clone());
     let (c5, c6, c7) = (express_cookie.clone(), flask_cookie.clone(), django_cookie.clone());
+    let (c8, c9, c10) = (php_cookie.clone(), laravel_cookie.clone(), spring_cookie.clone());
     let scenarios: Vec<(&str, SocketAddr, Next, u16)> = vec![
         (
             "origin direct (baseline)",
@@ -439,6 +520,29 @@ async fn main() {
             200,
         ),
         (
+            "  same, session_format = php",
+            php.addr,
+            Box::new(move |_| Some((String::from("/app"), vec![("cookie".into(), format!("PHPSESSID={c8}"))]))),
+            200,
+        ),
+        (
+            "  same, session_format = laravel",
+            laravel.addr,
+            Box::new(move |_| {
+                Some((
+                    String::from("/app"),
+                    vec![("cookie".into(), format!("laravel-session={c9}"))],
+                ))
+            }),
+            200,
+        ),
+        (
+            "  same, session_format = spring",
+            spring.addr,
+            Box::new(move |_| Some((String::from("/app"), vec![("cookie".into(), c10.clone())]))),
+            200,
+        ),
+        (
             "valid session, refresh due",
             gateway.addr,
             Box::new(move |n| due.get(n).map(|c| with_cookie("/app", c, &[]))),
@@ -490,6 +594,9 @@ async fn main() {
         &express,
         &flask,
         &django,
+        &php,
+        &laravel,
+        &spring,
         &floor,
     ];
     for (name, addr, next, expect) in &scenarios {

@@ -2,6 +2,9 @@
 //! test logs in through the real framework app (pinned in tests/frameworks/<name>), then
 //! sends the app's own cookie through the gateway, which forwards to that same app.
 
+use session_gateway_tests::spring_sessions::{
+    self, PRINCIPAL_NAME, cookie as spring_cookie, hex, jdk_integer, jdk_long, jdk_string, now_ms,
+};
 use session_gateway_tests::{FrameworkApp, Gateway, RedisServer, Reply};
 
 const SECRET: &str = "keyboard cat";
@@ -382,7 +385,15 @@ async fn a_touch_sets_the_apps_lifetime_again_only_when_half_of_it_is_gone() {
     assert_eq!(whoami(&untouched, &cookie).await.status, 200);
     assert!(ttl_secs(&redis, &key) <= 600, "off by default");
 
-    let touching = framework_gateway(&redis, &app, "django", "unused", &[("session_touch_secs", "1000")]).await;
+    // Reads through outbound Redis give the TTL, so the touch can wait until it is due.
+    let touching = framework_gateway(
+        &redis,
+        &app,
+        "django",
+        "unused",
+        &[("session_touch_secs", "1000"), ("session_reads", "redis")],
+    )
+    .await;
     // 600 s left of 1000: over half, so nothing is written.
     assert_eq!(whoami(&touching, &cookie).await.status, 200);
     assert!(
@@ -402,6 +413,24 @@ async fn a_touch_sets_the_apps_lifetime_again_only_when_half_of_it_is_gone() {
         "touched back to the lifetime: {}",
         ttl_secs(&redis, &key)
     );
+
+    // Key-value reads come without the TTL: every admitted request touches.
+    redis::cmd("EXPIRE").arg(&key).arg(700).query::<()>(&mut conn).unwrap();
+    let (origin, redis_url) = (app.url(), redis.url());
+    let key_value = Gateway::start_reading_key_value(
+        &[
+            ("origin_url", origin.as_str()),
+            ("redis_address", redis_url.as_str()),
+            ("session_format", "django"),
+            ("session_keys", "unused"),
+            ("cookie_secure", "false"),
+            ("session_touch_secs", "1000"),
+        ],
+        &redis_url,
+    )
+    .await;
+    assert_eq!(whoami(&key_value, &cookie).await.status, 200);
+    assert!(ttl_secs(&redis, &key) > 990, "touched with 700 s of 1000 left");
 
     // Refused sessions are never touched: an anonymous one keeps its TTL.
     let anonymous = set_cookie(&app.post("/visit", None).await);
@@ -426,52 +455,8 @@ async fn a_touch_sets_the_apps_lifetime_again_only_when_half_of_it_is_gone() {
 // app runs here: the values are the bytes Java's ObjectOutputStream writes (the unit tests
 // hold fixtures made by the JDK itself, tests/frameworks/spring/Fixtures.java). ----
 
-/// `ObjectOutputStream.writeObject(Long)`: the class descriptors, then the value.
-fn jdk_long(n: i64) -> Vec<u8> {
-    let head = "aced00057372000e6a6176612e6c616e672e4c6f6e673b8be490cc8f23df0200014a000576616c7565787200106a6176612e6c616e672e4e756d62657286ac951d0b94e08b0200007870";
-    [hex(head), n.to_be_bytes().to_vec()].concat()
-}
-
-fn jdk_integer(n: i32) -> Vec<u8> {
-    let head = "aced0005737200116a6176612e6c616e672e496e746567657212e2a0a4f781873802000149000576616c7565787200106a6176612e6c616e672e4e756d62657286ac951d0b94e08b0200007870";
-    [hex(head), n.to_be_bytes().to_vec()].concat()
-}
-
-/// `writeObject(String)` of an ASCII string: TC_STRING, its length, its bytes.
-fn jdk_string(s: &str) -> Vec<u8> {
-    [
-        hex("aced000574"),
-        (s.len() as u16).to_be_bytes().to_vec(),
-        s.as_bytes().to_vec(),
-    ]
-    .concat()
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 const SPRING_ID: &str = "33fdd1b6-b496-4b33-9f7d-df96679d32fe";
-const PRINCIPAL_NAME: &str = "org.springframework.session.FindByIndexNameSessionRepository.PRINCIPAL_NAME_INDEX_NAME";
 
-fn spring_cookie(id: &str) -> String {
-    format!(
-        "SESSION={}",
-        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, id)
-    )
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// A session hash as `RedisSessionMapper` writes it, last accessed `idle_ms` ago.
 fn store_spring_session(
     redis: &RedisServer,
     id: &str,
@@ -479,21 +464,13 @@ fn store_spring_session(
     max_inactive_secs: i32,
     attributes: &[(&str, Vec<u8>)],
 ) {
-    let mut conn = redis.connection().unwrap();
-    let key = format!("spring:session:sessions:{id}");
-    let mut command = redis::cmd("HSET");
-    command
-        .arg(&key)
-        .arg("creationTime")
-        .arg(jdk_long(now_ms() - idle_ms - 60_000))
-        .arg("lastAccessedTime")
-        .arg(jdk_long(now_ms() - idle_ms))
-        .arg("maxInactiveInterval")
-        .arg(jdk_integer(max_inactive_secs));
-    for (name, value) in attributes {
-        command.arg(format!("sessionAttr:{name}")).arg(value);
-    }
-    command.query::<()>(&mut conn).unwrap();
+    spring_sessions::store(
+        &mut redis.connection().unwrap(),
+        id,
+        idle_ms,
+        max_inactive_secs,
+        attributes,
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod origin;
 pub mod redis_server;
 pub mod sessions;
+pub mod spring_sessions;
 pub mod stack;
 pub mod steady_origin;
 
