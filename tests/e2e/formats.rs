@@ -788,3 +788,127 @@ async fn laravel_sessions_survive_a_key_rotation_and_end_with_their_key() {
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     assert_eq!(whoami(&rotated, &cookie).await.status, 401, "expired in Redis");
 }
+
+// ---- php: native PHP sessions on phpredis's save handler ----
+
+async fn php_gateway(redis: &RedisServer, app: &FrameworkApp, extra: &[(&str, &str)]) -> Gateway {
+    framework_gateway(redis, app, "php", "unused", extra).await
+}
+
+fn php_key(cookie: &str) -> String {
+    format!("PHPREDIS_SESSION:{}", cookie.split_once('=').unwrap().1)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn php_logins_are_accepted_in_both_serialize_handlers_until_logout() {
+    let redis = RedisServer::start();
+    for handler in ["php", "php_serialize"] {
+        let app = FrameworkApp::php(&redis.url(), redis.port, handler, 1440, &[]);
+        let extra = [("session_serializer", handler)];
+        let gateway = php_gateway(&redis, &app, &extra).await;
+        let cookie = cookie_named(&app.post("/login?user=alice", None).await, "PHPSESSID");
+        let reply = whoami(&gateway, &cookie).await;
+        assert_eq!(reply.status, 200, "{handler}: {}", reply.text());
+        let seen = forwarded(&reply);
+        assert_eq!(seen["x-session-user"], "alice", "{handler}");
+        let data = forwarded_data(&seen);
+        assert_eq!(data["role"], "member");
+        assert_eq!(
+            data["logged_in_at"],
+            serde_json::json!({"__PHP_Incomplete_Class_Name": "DateTimeImmutable"}),
+            "an object stays opaque"
+        );
+
+        // The other handler's reading of the same record is refused, not misread.
+        let other = if handler == "php" { "php_serialize" } else { "php" };
+        let mismatched = php_gateway(&redis, &app, &[("session_serializer", other)]).await;
+        assert_eq!(
+            whoami(&mismatched, &cookie).await.status,
+            401,
+            "{handler} read as {other}"
+        );
+
+        let visitor = cookie_named(&app.post("/visit", None).await, "PHPSESSID");
+        assert_eq!(whoami(&gateway, &visitor).await.status, 401, "nobody logged in");
+        assert_eq!(app.post("/logout", Some(&cookie)).await.status, 200);
+        assert_eq!(whoami(&gateway, &cookie).await.status, 401, "session_destroy()");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn php_ids_are_checked_against_the_apps_sid_settings() {
+    let redis = RedisServer::start();
+    // PHP's built-in defaults: 32 characters of 4 bits. Debian's php.ini has 26 of 5.
+    let builtin = [("session.sid_length", "32"), ("session.sid_bits_per_character", "4")];
+    let app = FrameworkApp::php(&redis.url(), redis.port, "php", 1440, &builtin);
+    let production = FrameworkApp::php(&redis.url(), redis.port, "php", 1440, &[]);
+    let gateway = php_gateway(&redis, &app, &[]).await;
+    let hex = cookie_named(&app.post("/login?user=bob", None).await, "PHPSESSID");
+    let base32 = cookie_named(&production.post("/login?user=bob", None).await, "PHPSESSID");
+    assert_eq!(hex.len(), "PHPSESSID=".len() + 32);
+    assert_eq!(base32.len(), "PHPSESSID=".len() + 26);
+    for cookie in [&hex, &base32] {
+        assert_eq!(
+            whoami(&gateway, cookie).await.status,
+            200,
+            "both defaults work: {cookie}"
+        );
+    }
+    // Narrowed to the app's own settings, the other shape is no session.
+    let narrowed = php_gateway(&redis, &app, &[("session_php_sid", "32,4")]).await;
+    assert_eq!(whoami(&narrowed, &hex).await.status, 200);
+    assert_eq!(whoami(&narrowed, &base32).await.status, 401);
+
+    // With use_strict_mode off (PHP's default), PHP adopts any id a client makes up and stores
+    // a session under it; an id of the wrong shape is never read at the edge.
+    let made_up = "PHPSESSID=attacker-chosen";
+    assert_eq!(app.post("/login?user=carol", Some(made_up)).await.status, 200);
+    assert_eq!(whoami(&gateway, made_up).await.status, 401);
+
+    // A changed id; one whose key Redis dropped (gc_maxlifetime).
+    let mut changed = hex.clone().into_bytes();
+    let i = changed.len() - 1;
+    changed[i] = if changed[i] == b'a' { b'b' } else { b'a' };
+    assert_eq!(whoami(&gateway, &String::from_utf8(changed).unwrap()).await.status, 401);
+    let mut conn = redis.connection().unwrap();
+    redis::cmd("PEXPIRE")
+        .arg(php_key(&hex))
+        .arg(1)
+        .query::<()>(&mut conn)
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(whoami(&gateway, &hex).await.status, 401, "past gc_maxlifetime");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_php_record_is_never_run() {
+    let redis = RedisServer::start();
+    let app = FrameworkApp::php(&redis.url(), redis.port, "php", 1440, &[]);
+    let gateway = php_gateway(&redis, &app, &[]).await;
+    let cookie = cookie_named(&app.post("/login?user=dave", None).await, "PHPSESSID");
+    // An object whose class would run a command on unserialize in PHP (a gadget chain's
+    // entry), a reference cycle, and a count that would allocate a billion slots.
+    let mut conn = redis.connection().unwrap();
+    let mut store = |record: &str| {
+        redis::cmd("SET")
+            .arg(php_key(&cookie))
+            .arg(record)
+            .query::<()>(&mut conn)
+            .unwrap();
+    };
+    store(r#"user_id|s:4:"dave";cart|O:4:"Cart":1:{s:3:"cmd";s:9:"touch /x1";}"#);
+    let reply = whoami(&gateway, &cookie).await;
+    assert_eq!(reply.status, 200, "an object is read, opaque: {}", reply.text());
+    assert_eq!(
+        forwarded_data(&forwarded(&reply))["cart"],
+        serde_json::json!({"__PHP_Incomplete_Class_Name": "Cart"}),
+        "no property of it is forwarded, nothing of it is run"
+    );
+    for hostile in [
+        r#"user_id|s:4:"dave";loop|a:1:{i:0;R:2;}"#,
+        r#"user_id|s:4:"dave";big|a:1000000000:{}"#,
+    ] {
+        store(hostile);
+        assert_eq!(whoami(&gateway, &cookie).await.status, 401, "{hostile}");
+    }
+}

@@ -72,6 +72,29 @@ impl FrameworkApp {
         Self::spawn_polled(command, &dir, redis_url)
     }
 
+    /// `tests/frameworks/php/app.php` under PHP's built-in server: native sessions on
+    /// phpredis's save handler, with ini settings as PHP apps take them (`redis_port` for
+    /// `session.save_path`, `session.serialize_handler`, `session.gc_maxlifetime`, and any
+    /// `extra` such as `session.sid_length`; Debian's php.ini is php.ini-production's, whose
+    /// ids are 26 characters of 5 bits).
+    pub fn php(redis_url: &str, redis_port: u16, handler: &str, lifetime_secs: u64, extra: &[(&str, &str)]) -> Self {
+        let dir = crate::workspace_root().join("tests/frameworks/php");
+        let mut command = php_server(&dir);
+        command
+            .arg("-d")
+            .arg("session.save_handler=redis")
+            .arg("-d")
+            .arg(format!("session.save_path=tcp://127.0.0.1:{redis_port}"))
+            .arg("-d")
+            .arg(format!("session.serialize_handler={handler}"))
+            .arg("-d")
+            .arg(format!("session.gc_maxlifetime={lifetime_secs}"));
+        for (name, value) in extra {
+            command.arg("-d").arg(format!("{name}={value}"));
+        }
+        Self::spawn_polled(command, &dir, redis_url)
+    }
+
     /// An app that says nothing when it is ready (PHP's built-in server): started, then
     /// asked until its port answers.
     fn spawn_polled(mut command: Command, dir: &std::path::Path, redis_url: &str) -> Self {

@@ -866,6 +866,21 @@ fn the_express_format_takes_express_defaults_and_secrets() {
     let error = parse(&laravel).unwrap_err();
     assert_eq!(error.variable, "session_keys");
     assert!(!error.to_string().contains("c2hvcnQ"), "{error}");
+    let php = parse(&with(("session_format", "php"))).unwrap();
+    assert_eq!(
+        (php.cookie.name.as_str(), php.key_prefix.as_str()),
+        ("PHPSESSID", "PHPREDIS_SESSION:")
+    );
+    for (name, value) in [
+        ("session_serializer", "igbinary"),
+        ("session_php_sid", "26"),
+        ("session_php_sid", "20,5"),
+        ("session_php_sid", "26,7"),
+    ] {
+        let mut vars = with(("session_format", "php"));
+        vars.push((name, value));
+        assert_eq!(parse(&vars).unwrap_err().variable, name, "php with {name} = {value}");
+    }
     // The native format keeps its 32-byte minimum.
     assert_eq!(
         parse(&with(("session_keys", "keyboard cat"))).unwrap_err().variable,

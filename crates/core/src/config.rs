@@ -10,6 +10,8 @@ use crate::forwarding::{IdentityHeaders, folded, is_hop_by_hop};
 use crate::hooks::HookHeaders;
 use crate::keys::KeyRing;
 use crate::laravel::{self, LaravelCookie};
+use crate::php::{self, PhpCookie};
+use crate::php_serialize::SerializeHandler;
 use crate::policy::{LoginRedirect, PublicPaths};
 use crate::session::ForeignRecord;
 use crate::set_cookie::{CookieSettings, CookieSettingsError};
@@ -52,6 +54,7 @@ pub const SESSION_COOKIE_SIGNED: &str = "session_cookie_signed";
 pub const SESSION_TOUCH_SECS: &str = "session_touch_secs";
 pub const SESSION_SERIALIZER: &str = "session_serializer";
 pub const SESSION_COOKIE_BASE64: &str = "session_cookie_base64";
+pub const SESSION_PHP_SID: &str = "session_php_sid";
 
 /// Every variable the gateway reads, so an adapter can fetch them all up front.
 pub const VARIABLES: &[&str] = &[
@@ -87,6 +90,7 @@ pub const VARIABLES: &[&str] = &[
     SESSION_TOUCH_SECS,
     SESSION_SERIALIZER,
     SESSION_COOKIE_BASE64,
+    SESSION_PHP_SID,
 ];
 
 /// Defaults for the optional variables; spin.toml declares the same ones.
@@ -117,6 +121,8 @@ pub enum SessionFormat {
     Flask(ForeignRecord),
     /// Django's cache-backed sessions on Redis: read only.
     Django(ForeignRecord),
+    /// Native PHP sessions with phpredis's save handler: read only.
+    Php(ForeignRecord, SerializeHandler),
     /// Laravel's Redis session driver: read only.
     Laravel(ForeignRecord),
     /// Spring Session Data Redis: a hash per session, read only.
@@ -134,6 +140,7 @@ impl SessionFormat {
             Self::Express(_) => "express",
             Self::Flask(_) => "flask",
             Self::Django(_) => "django",
+            Self::Php(..) => "php",
             Self::Laravel(_) => "laravel",
             Self::Spring(..) => "spring",
         }
@@ -147,6 +154,7 @@ pub enum Codec {
     Express(ExpressCookie),
     Flask(FlaskCookie),
     Django(DjangoCookie),
+    Php(PhpCookie),
     Laravel(LaravelCookie),
     Spring(SpringCookie),
 }
@@ -158,6 +166,7 @@ impl CookieCodec for Codec {
             Self::Express(codec) => codec.decode(value),
             Self::Flask(codec) => codec.decode(value),
             Self::Django(codec) => codec.decode(value),
+            Self::Php(codec) => codec.decode(value),
             Self::Laravel(codec) => codec.decode(value),
             Self::Spring(codec) => codec.decode(value),
         }
@@ -169,6 +178,7 @@ impl CookieCodec for Codec {
             Self::Express(codec) => codec.max_value_bytes(),
             Self::Flask(codec) => codec.max_value_bytes(),
             Self::Django(codec) => codec.max_value_bytes(),
+            Self::Php(codec) => codec.max_value_bytes(),
             Self::Laravel(codec) => codec.max_value_bytes(),
             Self::Spring(codec) => codec.max_value_bytes(),
         }
@@ -180,6 +190,7 @@ impl CookieCodec for Codec {
             Self::Express(codec) => codec.encode(id),
             Self::Flask(codec) => codec.encode(id),
             Self::Django(codec) => codec.encode(id),
+            Self::Php(codec) => codec.encode(id),
             Self::Laravel(codec) => codec.encode(id),
             Self::Spring(codec) => codec.encode(id),
         }
@@ -439,18 +450,47 @@ impl Config {
                 laravel::DEFAULT_COOKIE_NAME,
                 laravel::DEFAULT_KEY_PREFIX,
             ),
-            other @ "php" => {
-                return Err(ConfigError::new(
-                    SESSION_FORMAT,
-                    format!(
-                        "`{other}` is not supported yet (`native`, `express`, `flask`, `django`, `laravel` or `spring`)"
-                    ),
-                ));
-            }
+            "php" => (
+                Codec::Php(match get(SESSION_PHP_SID) {
+                    None => PhpCookie::default(),
+                    Some(sid) => sid
+                        .split_once(',')
+                        .and_then(|(length, bits)| {
+                            PhpCookie::configured(length.trim().parse().ok()?, bits.trim().parse().ok()?)
+                        })
+                        .ok_or_else(|| {
+                            ConfigError::new(
+                                SESSION_PHP_SID,
+                                "must be `<session.sid_length>,<session.sid_bits_per_character>` such as `26,5` \
+                                 (22 to 256 characters, 4 to 6 bits)",
+                            )
+                        })?,
+                }),
+                SessionFormat::Php(
+                    ForeignRecord {
+                        user_pointer: user_pointer(php::DEFAULT_USER_POINTER)?,
+                        data_keys,
+                    },
+                    match get(SESSION_SERIALIZER).as_deref() {
+                        None | Some("php") => SerializeHandler::Php,
+                        Some("php_serialize") => SerializeHandler::PhpSerialize,
+                        Some(other) => {
+                            return Err(ConfigError::new(
+                                SESSION_SERIALIZER,
+                                format!("must be `php` or `php_serialize` with `php`, not `{other}`"),
+                            ));
+                        }
+                    },
+                ),
+                php::DEFAULT_COOKIE_NAME,
+                php::DEFAULT_KEY_PREFIX,
+            ),
             other => {
                 return Err(ConfigError::new(
                     SESSION_FORMAT,
-                    format!("must be `native`, `express`, `flask`, `django`, `laravel` or `spring`, not `{other}`"),
+                    format!(
+                        "must be `native`, `express`, `flask`, `django`, `php`, `laravel` or `spring`, not `{other}`"
+                    ),
                 ));
             }
         };
@@ -597,6 +637,7 @@ impl Config {
             SessionFormat::Express(_)
             | SessionFormat::Flask(_)
             | SessionFormat::Django(_)
+            | SessionFormat::Php(..)
             | SessionFormat::Laravel(_)
             | SessionFormat::Spring(..) => {
                 format!("{}{}", self.key_prefix, id.as_str())

@@ -13,7 +13,7 @@
 //!   for where the user is: [`DEFAULT_USER_POINTER`] is `/user_id`, the name most apps and
 //!   tutorials give `$_SESSION['user_id']`.
 
-use crate::cookie_codec::{CookieCodec, SessionId, VerifiedSessionId};
+use crate::cookie_codec::{CookieCodec, MAX_COOKIE_VALUE_BYTES, SessionId, VerifiedSessionId};
 use crate::php_serialize::{SerializeHandler, session_data};
 use crate::session::{ForeignRecord, RecordError, Session, SessionDecoder};
 
@@ -77,7 +77,7 @@ impl PhpCookie {
 
 impl CookieCodec for PhpCookie {
     fn decode(&self, value: &str) -> Option<VerifiedSessionId> {
-        // As PHP reads `$_COOKIE`; a `+` it would make a space is outside every alphabet.
+        // Percent-decoded, as PHP reads `$_COOKIE`: `%2C` is a 6-bit id's `,`.
         let id = percent_encoding::percent_decode_str(value).decode_utf8().ok()?;
         // Only ids shaped as PHP makes them: with `session.use_strict_mode` off (PHP's
         // default), PHP also adopts any id a client sends, which the gateway never reads.
@@ -91,6 +91,12 @@ impl CookieCodec for PhpCookie {
         // Unsigned: the id's charset and length are all there is to check; its random bits
         // (128 and more with PHP's settings) are what protects it.
         SessionId::from_framework(&id).map(VerifiedSessionId::verified)
+    }
+
+    /// The id's length, each character of which may come URL-encoded (PHP sends `,` as `%2C`).
+    fn max_value_bytes(&self) -> usize {
+        let longest = self.only.map_or(PHP_DEFAULT.length, |format| format.length);
+        MAX_COOKIE_VALUE_BYTES.max(3 * longest)
     }
 
     /// What PHP sets: the id URL-encoded (`php_url_encode`), which only touches `,`.

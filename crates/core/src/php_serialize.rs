@@ -23,15 +23,16 @@
 //! - References are resolved. `r:` (an object seen before) reads as that object's form; `R:`
 //!   (a PHP reference, `&$x`) as a copy of the value it names, read again from the input,
 //!   with every copy counted against a budget, so a few bytes cannot expand without bound.
-//!   Refused: a reference to an array that contains it (PHP builds a cycle), one into an
-//!   object's properties (its class may rewrite them on wakeup), and one to a value after a
-//!   `C:` payload (PHP's class code may number values inside it, so later numbers are
-//!   unknown).
+//!   Refused: a reference outside objects to an array that contains it (PHP builds a cycle,
+//!   which JSON cannot hold), one from outside an object into its properties (its class may
+//!   rewrite them on wakeup), and one to a value after a `C:` payload (PHP's class code may
+//!   number values inside it, so later numbers are unknown).
 //!
-//! Also refused, though PHP reads them: an array with a key twice (PHP writes none; it keeps
-//! the last) and the `S:` escaped strings PHP has not written since PHP 6. Bounds: the input
-//! is at most [`MAX_RECORD_BYTES`], nesting at most 64 levels, and an element count larger
-//! than the bytes left could hold is refused before anything is allocated.
+//! Also refused where PHP reads on, though `serialize()` never writes them: an array key
+//! twice (PHP keeps the last), an integer past 64 bits (PHP clamps it), a count or length
+//! with a sign or without digits, `S:` escaped strings, and bytes after the value. Bounds:
+//! the input is at most [`MAX_RECORD_BYTES`], nesting at most 64 levels, and an element
+//! count larger than the bytes left could hold is refused before anything is allocated.
 
 use crate::session::{MAX_RECORD_BYTES, RecordError};
 use serde_json::{Map, Number, Value};
@@ -146,13 +147,13 @@ enum Slot {
     Data { start: usize, end: Option<usize> },
     /// A value among an object's properties: never read into JSON.
     Hidden { done: bool },
-    /// An object or an enum case, wherever it is: the form it reads as.
-    Object(Value),
+    /// An object or an enum case, wherever it is: the index of the form it reads as.
+    Object(usize),
 }
 
 /// A slot as a reference finds it.
 enum Target {
-    Object(Value),
+    Object(usize),
     /// An array still being read.
     Open,
     Hidden,
@@ -169,6 +170,8 @@ struct Parser<'a> {
     bytes: &'a [u8],
     at: usize,
     slots: Vec<Slot>,
+    /// The form of each object and enum case, once however many slots name it.
+    objects: Vec<Value>,
     /// Values read again for `R:` take no slots, as PHP's references copy none.
     replaying: u32,
     copied: usize,
@@ -182,6 +185,7 @@ impl<'a> Parser<'a> {
             bytes,
             at: 0,
             slots: Vec::new(),
+            objects: Vec::new(),
             replaying: 0,
             copied: 0,
             custom_boundary: None,
@@ -223,8 +227,7 @@ impl<'a> Parser<'a> {
             b"a:" => self.array(depth, keep)?,
             b"O:" | b"C:" => {
                 let class = self.class_name()?;
-                let object = marker(class, None);
-                self.fill(slot, Slot::Object(object.clone()));
+                let object = self.new_object(marker(class, None), slot);
                 if tag == b"O:" {
                     self.properties(depth)?;
                 } else {
@@ -239,16 +242,16 @@ impl<'a> Parser<'a> {
                 return Ok(if keep { object } else { Value::Null });
             }
             b"E:" => {
-                let object = self.enum_case()?;
-                self.fill(slot, Slot::Object(object.clone()));
+                let case = self.enum_case()?;
+                let object = self.new_object(case, slot);
                 return Ok(if keep { object } else { Value::Null });
             }
             b"r:" => {
-                let Target::Object(object) = self.target()? else {
+                let Target::Object(index) = self.target()? else {
                     return Err(self.fail("an r: reference to something that is not an object"));
                 };
-                self.fill(slot, Slot::Object(object.clone()));
-                return Ok(if keep { object } else { Value::Null });
+                self.fill(slot, Slot::Object(index));
+                return self.shared_object(index, keep);
             }
             _ => return Err(Fail::new("not a value PHP writes", start)),
         };
@@ -273,6 +276,38 @@ impl<'a> Parser<'a> {
         Some(self.slots.len() - 1)
     }
 
+    /// Records a new object's form for the references to come; the form, for the caller.
+    fn new_object(&mut self, object: Value, slot: Option<usize>) -> Value {
+        // Values read again reuse the forms recorded the first time.
+        if slot.is_some() {
+            self.fill(slot, Slot::Object(self.objects.len()));
+            self.objects.push(object.clone());
+        }
+        object
+    }
+
+    /// An object's form once more, for a reference: a copy, counted as one.
+    fn shared_object(&mut self, index: usize, keep: bool) -> Result<Value, Fail> {
+        if !keep {
+            return Ok(Value::Null);
+        }
+        let object = self.objects.get(index).cloned().unwrap_or_default();
+        let names: usize = object
+            .as_object()
+            .map_or(0, |form| form.values().filter_map(Value::as_str).map(str::len).sum());
+        self.count_copy(names)?;
+        Ok(object)
+    }
+
+    /// Counts bytes copied for references against their budget.
+    fn count_copy(&mut self, bytes: usize) -> Result<(), Fail> {
+        self.copied = self.copied.saturating_add(bytes);
+        if self.copied > MAX_COPIED_BYTES {
+            return Err(self.fail("references copy too much"));
+        }
+        Ok(())
+    }
+
     fn fill(&mut self, slot: Option<usize>, with: Slot) {
         if let Some(entry) = slot.and_then(|i| self.slots.get_mut(i)) {
             *entry = with;
@@ -282,19 +317,17 @@ impl<'a> Parser<'a> {
     /// `R:<n>;`: the value of slot n, read again from the input.
     fn reference(&mut self, depth: u32, keep: bool) -> Result<Value, Fail> {
         let (start, end) = match self.target()? {
-            Target::Object(object) => return Ok(if keep { object } else { Value::Null }),
-            Target::Open => return Err(self.fail("a reference to an array that contains it")),
+            Target::Object(index) => return self.shared_object(index, keep),
+            Target::Open if keep => return Err(self.fail("a reference to an array that contains it")),
             Target::Hidden if keep => return Err(self.fail("a reference into an object's properties")),
-            Target::Hidden => return Ok(Value::Null),
+            // Inside an object nothing is copied: a cycle through it is PHP's business.
+            Target::Open | Target::Hidden => return Ok(Value::Null),
             Target::Data(start, end) => (start, end),
         };
         if !keep {
             return Ok(Value::Null);
         }
-        self.copied = self.copied.saturating_add(end - start);
-        if self.copied > MAX_COPIED_BYTES {
-            return Err(self.fail("references copy too much"));
-        }
+        self.count_copy(end - start)?;
         let resume = self.at;
         self.at = start;
         self.replaying += 1;
@@ -314,7 +347,7 @@ impl<'a> Parser<'a> {
         let slot = number.checked_sub(1).and_then(|index| self.slots.get(index));
         Ok(match slot {
             None => return Err(self.fail("a reference to a value not read yet")),
-            Some(Slot::Object(object)) => Target::Object(object.clone()),
+            Some(Slot::Object(index)) => Target::Object(*index),
             Some(Slot::Data { end: None, .. } | Slot::Hidden { done: false }) => Target::Open,
             Some(Slot::Hidden { done: true }) => Target::Hidden,
             Some(Slot::Data { start, end: Some(end) }) => Target::Data(*start, *end),
@@ -544,9 +577,12 @@ impl<'a> Parser<'a> {
     }
 
     fn expect(&mut self, literal: &[u8]) -> Result<(), Fail> {
-        if self.bytes.get(self.at..).is_some_and(|rest| rest.starts_with(literal)) {
+        let rest = self.bytes.get(self.at..).unwrap_or_default();
+        if rest.starts_with(literal) {
             self.at += literal.len();
             Ok(())
+        } else if literal.starts_with(rest) {
+            Err(self.fail("truncated"))
         } else {
             Err(self.fail("unexpected byte"))
         }

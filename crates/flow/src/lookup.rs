@@ -10,6 +10,7 @@ use session_gateway_core::django::DjangoRecordDecoder;
 use session_gateway_core::express::ExpressRecordDecoder;
 use session_gateway_core::flask::FlaskRecordDecoder;
 use session_gateway_core::laravel::LaravelRecordDecoder;
+use session_gateway_core::php::PhpRecordDecoder;
 use session_gateway_core::policy::SessionLookup;
 use session_gateway_core::session::{GatewayRecordDecoder, RecordError, SessionDecoder, SessionRecordV1};
 use session_gateway_core::spring::SpringRecordDecoder;
@@ -84,6 +85,13 @@ pub async fn lookup_session(
             SessionFormat::Express(record) => Some(ExpressRecordDecoder { record }.decode(&stored.bytes, now)),
             SessionFormat::Flask(record) => Some(FlaskRecordDecoder { record }.decode(&stored.bytes, now)),
             SessionFormat::Django(record) => Some(DjangoRecordDecoder { record }.decode(&stored.bytes, now)),
+            SessionFormat::Php(record, handler) => Some(
+                PhpRecordDecoder {
+                    record,
+                    handler: *handler,
+                }
+                .decode(&stored.bytes, now),
+            ),
             SessionFormat::Laravel(record) => Some(LaravelRecordDecoder { record }.decode(&stored.bytes, now)),
             SessionFormat::Spring(..) => unreachable!("Spring sessions are hashes, read above"),
         };
