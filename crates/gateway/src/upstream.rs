@@ -1,5 +1,6 @@
-//! The forwarding seam: where an admitted request goes. An origin over HTTP today; the next
-//! handler of a Spin middleware chain (`spin_sdk::http::next`) fits the same trait.
+//! Where an admitted request goes, over wasi:http 0.3: the adapter's side of the flow's
+//! `Upstream` seam. An origin over HTTP today; the next handler of a Spin middleware chain
+//! (`spin_sdk::http::next`) fits the same seam.
 //!
 //! The request's body stream is handed to the outgoing request as it is. The origin's body
 //! stream goes to our response as it is when the origin framed it with `Content-Length`;
@@ -9,9 +10,10 @@ use futures::channel::oneshot;
 use futures::future::{Either, select};
 use http::HeaderMap;
 use session_gateway_core::config::Origin;
-use session_gateway_core::forwarding::{self, ClientFacts, IdentityHeaders};
+use session_gateway_core::forwarding::{self, ClientFacts};
 use session_gateway_core::hooks::HookHeaders;
 use session_gateway_core::policy::Access;
+use session_gateway_flow::Owned;
 use spin_sdk::wasip3::clocks::monotonic_clock;
 use spin_sdk::wasip3::http::types::{ErrorCode, Fields, Method, Request, RequestOptions, Response, Scheme, Trailers};
 use spin_sdk::wasip3::http_compat::IncomingRequestBody;
@@ -26,24 +28,6 @@ pub struct OriginResponse {
     pub headers: HeaderMap,
     /// The request was a `HEAD`: the response has no body whatever its headers say.
     pub to_head: bool,
-}
-
-pub trait Upstream {
-    async fn forward(
-        &self,
-        head: http::request::Parts,
-        body: IncomingRequestBody,
-        owned: Owned<'_>,
-        client: &ClientFacts,
-        access: &Access,
-    ) -> Result<OriginResponse, ErrorCode>;
-}
-
-/// The headers the gateway owns: identity and hooks.
-#[derive(Clone, Copy)]
-pub struct Owned<'a> {
-    pub identity: &'a IdentityHeaders,
-    pub hooks: &'a HookHeaders,
 }
 
 pub struct HttpOrigin<'a> {
@@ -72,8 +56,8 @@ pub fn is_timeout(error: &ErrorCode) -> bool {
     )
 }
 
-impl Upstream for HttpOrigin<'_> {
-    async fn forward(
+impl HttpOrigin<'_> {
+    pub async fn forward(
         &self,
         head: http::request::Parts,
         mut body: IncomingRequestBody,

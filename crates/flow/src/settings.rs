@@ -1,4 +1,4 @@
-//! Reads the gateway's Spin variables into a core `Config`, once per component instance.
+//! Reads the gateway's variables into a core `Config`, once per component instance.
 //!
 //! Spin (main) reuses a wasi:http 0.3 instance for up to 128 requests (16 at a time), and
 //! every `variables::get` served by its environment provider (`SPIN_VARIABLE_*`, or a
@@ -7,9 +7,9 @@
 //! request, so a fixed value takes effect without a restart. Where instances are not reused
 //! (wasi:http 0.2 hosts), this is one read per request, as before.
 
+use crate::platform::Platform;
 use session_gateway_core::Config;
 use session_gateway_core::config::{ConfigError, VARIABLES};
-use spin_sdk::variables;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -18,25 +18,25 @@ thread_local! {
     static LOADED: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
 }
 
-pub async fn load() -> Result<Rc<Config>, ConfigError> {
+pub async fn load(platform: &impl Platform) -> Result<Rc<Config>, ConfigError> {
     if let Some(config) = LOADED.with_borrow(Clone::clone) {
         return Ok(config);
     }
-    let config = Rc::new(read().await?);
+    let config = Rc::new(read(platform).await?);
     LOADED.with_borrow_mut(|slot| *slot = Some(config.clone()));
     Ok(config)
 }
 
 /// One after the other: measured in the host, 20 sequential reads cost ~41 µs against
 /// ~65 µs when issued concurrently.
-async fn read() -> Result<Config, ConfigError> {
+async fn read(platform: &impl Platform) -> Result<Config, ConfigError> {
     let mut found = HashMap::with_capacity(VARIABLES.len());
     for name in VARIABLES {
-        match variables::get(name).await {
-            Ok(value) => {
+        match platform.variable(name).await {
+            Ok(Some(value)) => {
                 found.insert(*name, value);
             }
-            Err(variables::Error::Undefined(_)) => {}
+            Ok(None) => {}
             Err(error) => {
                 return Err(ConfigError {
                     variable: name,

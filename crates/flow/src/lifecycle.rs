@@ -2,6 +2,8 @@
 //! Each step is one Redis round trip (a script from `redis_layout`), done before the
 //! response leaves, so the client never holds a cookie for a session that is not written.
 
+use crate::log;
+use crate::platform::Platform;
 use crate::store::{Replaced, SessionStore, StoreError};
 use session_gateway_core::Config;
 use session_gateway_core::cookie_codec::{CookieCodec, SessionId, VerifiedSessionId};
@@ -35,6 +37,7 @@ const UPDATE_ATTEMPTS: usize = 8;
 /// Carries out `hooks` in the documented order (revoke-user, login or logout, update,
 /// rotate); returns the `Set-Cookie` values for the response.
 pub async fn apply(
+    platform: &impl Platform,
     config: &Config,
     store: &impl SessionStore,
     hooks: Hooks,
@@ -50,7 +53,7 @@ pub async fn apply(
                 &[redis_layout::user_sessions_prefix(&config.key_prefix, user).as_bytes()],
             )
             .await?;
-        crate::log::info(format_args!("revoked {revoked} session(s) of a user"));
+        log::info(platform, format_args!("revoked {revoked} session(s) of a user"));
         if current.as_ref().is_some_and(|c| &c.record.user_id == user) {
             current = None;
             if hooks.login.is_none() {
@@ -64,14 +67,17 @@ pub async fn apply(
         if let Some(update) = hooks.update {
             hooks::merge(&mut login.data, update);
         }
-        set_cookies.push(self::login(config, store, login, current.take(), now).await?);
+        set_cookies.push(self::login(platform, config, store, login, current.take(), now).await?);
         return Ok(set_cookies);
     }
     let Some(mut current) = current else {
         if hooks.logout {
             set_cookies.push(config.cookie.expire());
         } else if hooks.update.is_some() || hooks.rotate {
-            crate::log::info(format_args!("update or rotate hook without a session: ignored"));
+            log::info(
+                platform,
+                format_args!("update or rotate hook without a session: ignored"),
+            );
         }
         return Ok(set_cookies);
     };
@@ -81,9 +87,10 @@ pub async fn apply(
         logout(store, &key, &index, &current.id).await?;
         set_cookies.push(config.cookie.expire());
         if hooks.update.is_some() || hooks.rotate {
-            crate::log::info(format_args!(
-                "update or rotate hook after a logout: nothing left to change"
-            ));
+            log::info(
+                platform,
+                format_args!("update or rotate hook after a logout: nothing left to change"),
+            );
         }
         return Ok(set_cookies);
     }
@@ -99,7 +106,7 @@ pub async fn apply(
         ))));
     }
     if hooks.rotate {
-        let id = new_id(&current.record.user_id)?;
+        let id = new_id(platform, &current.record.user_id)?;
         let new_key = config.session_key(&id);
         let expires = current.record.expires_at.to_string();
         let args: [&[u8]; 3] = [
@@ -127,6 +134,7 @@ pub async fn apply(
 /// tag (the same user), otherwise in a second one, since Redis Cluster refuses a script
 /// whose keys sit in two slots (CROSSSLOT).
 async fn login(
+    platform: &impl Platform,
     config: &Config,
     store: &impl SessionStore,
     login: hooks::Login,
@@ -136,7 +144,7 @@ async fn login(
     let record = SessionRecordV1::new(login.user_id, login.data, now, config.expiry.absolute_secs);
     let bytes = checked(&record, now)?;
     let ttl = config.expiry.ttl_at(now, record.expires_at).unwrap_or(1);
-    let id = new_id(&record.user_id)?;
+    let id = new_id(platform, &record.user_id)?;
     let (key, index) = (config.session_key(&id), config.user_index_key(&record.user_id));
     let (expires, now_s, ttl_s) = (record.expires_at.to_string(), now.to_string(), ttl.to_string());
     let mut keys = vec![key.as_str(), index.as_str()];
@@ -225,10 +233,11 @@ fn checked(record: &SessionRecordV1, now: u64) -> Result<Vec<u8>, LifecycleError
     Ok(bytes)
 }
 
-/// 128 bits from the host's CSPRNG (wasi:random), tagged with the user's hash tag.
-fn new_id(user_id: &str) -> Result<SessionId, LifecycleError> {
+/// 128 bits from the host's CSPRNG, tagged with the user's hash tag.
+fn new_id(platform: &impl Platform, user_id: &str) -> Result<SessionId, LifecycleError> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)
+    platform
+        .fill_random(&mut bytes)
         .map_err(|e| LifecycleError::Store(StoreError::Unavailable(format!("no randomness: {e}"))))?;
     Ok(SessionId::for_user(bytes, user_id))
 }

@@ -1,16 +1,17 @@
 //! The session store seam: records by key, and the lifecycle writes, each one round trip on
-//! the common path. Redis through Spin: the expected primary first; Sentinel only after it
-//! fails; replicas for reads when no primary answers. With `session_reads = key_value`,
-//! reads go first through Spin's key-value store (one pooled connection in the host, where
-//! outbound Redis opens a new one per request); writes stay on Redis, which has TTLs.
+//! the common path. Redis through the platform's outbound Redis: the expected primary first;
+//! Sentinel only after it fails; replicas for reads when no primary answers. With
+//! `session_reads = key_value`, reads go first through Spin's key-value store (one pooled
+//! connection in the host, where outbound Redis opens a new one per request); writes stay on
+//! Redis, which has TTLs.
 
+use crate::log;
+use crate::platform::{Platform, RedisError, RedisParameter, RedisResult};
 use futures::future::{Either, select};
 use session_gateway_core::cluster::{self, Redirect};
 use session_gateway_core::config::{RedisTopology, Sentinel, SessionReads};
 use session_gateway_core::redis_layout;
-use spin_sdk::key_value;
-use spin_sdk::redis::{Connection, Error, RedisParameter, RedisResult};
-use spin_sdk::wasip3::clocks::monotonic_clock;
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::pin::pin;
@@ -44,6 +45,7 @@ pub struct Stored {
 /// A record kept as a Redis hash (Spring Session): its fields in Redis's order.
 pub type HashFields = Vec<(Vec<u8>, Vec<u8>)>;
 
+#[allow(async_fn_in_trait)] // single-threaded components: no Send bound wanted
 pub trait SessionStore {
     /// The record under `key`, with its remaining TTL.
     async fn load(&self, key: &str) -> Result<Option<Stored>, StoreError>;
@@ -81,8 +83,9 @@ const KEY_VALUE_REST: Duration = Duration::from_secs(5);
 
 thread_local! {
     /// The key-value store, opened once per component instance: Spin answers each `open`
-    /// with a PING on the pooled connection, a round trip that reuse saves.
-    static KEY_VALUE: RefCell<Option<Rc<key_value::Store>>> = const { RefCell::new(None) };
+    /// with a PING on the pooled connection, a round trip that reuse saves. Held as `Any`
+    /// since a `thread_local` cannot be generic over the platform's store type.
+    static KEY_VALUE: RefCell<Option<Rc<dyn Any>>> = const { RefCell::new(None) };
     /// Until when (monotonic nanoseconds) this instance leaves the key-value store alone
     /// after it failed: a store that hangs must not add `redis_timeout_ms` to every request.
     static KEY_VALUE_RESTS_UNTIL: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
@@ -91,20 +94,22 @@ thread_local! {
     static KEY_VALUE_MISS_TOLD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-pub struct RedisStore<'a> {
+pub struct RedisStore<'a, P: Platform> {
+    platform: &'a P,
     topology: &'a RedisTopology,
     reads: SessionReads,
     timeout: Duration,
     /// The primary's connection, opened on first use (Spin opens a new TCP connection per
     /// `open`, so once per request); replaced when Sentinel names another primary.
-    primary: RefCell<Option<Rc<Connection>>>,
+    primary: RefCell<Option<Rc<P::Connection>>>,
     /// Cluster nodes' connections, by address, opened on first use.
-    nodes: RefCell<HashMap<String, Rc<Connection>>>,
+    nodes: RefCell<HashMap<String, Rc<P::Connection>>>,
 }
 
-impl<'a> RedisStore<'a> {
-    pub fn new(topology: &'a RedisTopology, reads: SessionReads, timeout: Duration) -> Self {
+impl<'a, P: Platform> RedisStore<'a, P> {
+    pub fn new(platform: &'a P, topology: &'a RedisTopology, reads: SessionReads, timeout: Duration) -> Self {
         Self {
+            platform,
             topology,
             reads,
             timeout,
@@ -114,11 +119,23 @@ impl<'a> RedisStore<'a> {
     }
 
     /// Unbounded: callers bound the whole attempt (connecting and the command) at once.
-    async fn open(&self, address: &str) -> Result<Connection, StoreError> {
-        Connection::open(address).await.map_err(classify)
+    async fn open(&self, address: &str) -> Result<P::Connection, StoreError> {
+        self.platform.redis_open(address).await.map_err(classify)
     }
 
-    async fn primary(&self) -> Result<Rc<Connection>, StoreError> {
+    async fn execute(
+        &self,
+        connection: &P::Connection,
+        command: &str,
+        args: Vec<RedisParameter>,
+    ) -> Result<Vec<RedisResult>, StoreError> {
+        self.platform
+            .redis_execute(connection, command, args)
+            .await
+            .map_err(classify)
+    }
+
+    async fn primary(&self) -> Result<Rc<P::Connection>, StoreError> {
         if let Some(connection) = self.primary.borrow().as_ref() {
             return Ok(connection.clone());
         }
@@ -127,7 +144,7 @@ impl<'a> RedisStore<'a> {
         Ok(connection)
     }
 
-    async fn node(&self, address: &str) -> Result<Rc<Connection>, StoreError> {
+    async fn node(&self, address: &str) -> Result<Rc<P::Connection>, StoreError> {
         if let Some(connection) = self.nodes.borrow().get(address) {
             return Ok(connection.clone());
         }
@@ -149,13 +166,7 @@ impl<'a> RedisStore<'a> {
             return self.on_cluster(key, command, args).await;
         }
         let first = self
-            .within(async {
-                self.primary()
-                    .await?
-                    .execute(command, args.clone())
-                    .await
-                    .map_err(classify)
-            })
+            .within(async { self.execute(&*self.primary().await?, command, args.clone()).await })
             .await;
         let (Err(StoreError::Unavailable(reason)), Some(sentinel)) = (&first, &self.topology.sentinel) else {
             return first;
@@ -167,13 +178,14 @@ impl<'a> RedisStore<'a> {
         if address == self.topology.primary {
             return first;
         }
-        crate::log::info(format_args!(
-            "primary unavailable ({reason}); Sentinel names another, retrying there"
-        ));
+        log::info(
+            self.platform,
+            format_args!("primary unavailable ({reason}); Sentinel names another, retrying there"),
+        );
         self.within(async {
             let connection = Rc::new(self.open(&address).await?);
             *self.primary.borrow_mut() = Some(connection.clone());
-            connection.execute(command, args).await.map_err(classify)
+            self.execute(&connection, command, args).await
         })
         .await
     }
@@ -196,9 +208,9 @@ impl<'a> RedisStore<'a> {
                 .within(async {
                     let connection = self.node(&target).await?;
                     if asking {
-                        connection.execute("ASKING", Vec::new()).await.map_err(classify)?;
+                        self.execute(&connection, "ASKING", Vec::new()).await?;
                     }
-                    connection.execute(command, args.clone()).await.map_err(classify)
+                    self.execute(&connection, command, args.clone()).await
                 })
                 .await;
             asking = false;
@@ -245,7 +257,7 @@ impl<'a> RedisStore<'a> {
                     binary(b"get-master-addr-by-name"),
                     binary(sentinel.master_name.as_bytes()),
                 ];
-                connection.execute("SENTINEL", args).await.map_err(classify)
+                self.execute(&connection, "SENTINEL", args).await
             });
             match asked.await {
                 Ok(reply) => match reply.as_slice() {
@@ -285,7 +297,10 @@ impl<'a> RedisStore<'a> {
             },
             Err(StoreError::Unavailable(reason)) => match self.read_replica(key).await {
                 Some(read) => {
-                    crate::log::info(format_args!("primary unavailable ({reason}); read from a replica"));
+                    log::info(
+                        self.platform,
+                        format_args!("primary unavailable ({reason}); read from a replica"),
+                    );
                     read
                 }
                 None => Err(StoreError::Unavailable(reason)),
@@ -297,24 +312,28 @@ impl<'a> RedisStore<'a> {
     /// A record read through the key-value store, bounded like any Redis attempt. `None`
     /// when it has no such key or fails: the caller asks Redis itself.
     async fn read_key_value(&self, key: &str) -> Option<Vec<u8>> {
-        if monotonic_clock::now() < KEY_VALUE_RESTS_UNTIL.get() {
+        if self.platform.monotonic_ns() < KEY_VALUE_RESTS_UNTIL.get() {
             return None;
         }
         let read = self.within(async {
-            let store = match KEY_VALUE.with_borrow(Clone::clone) {
+            let kept = KEY_VALUE
+                .with_borrow(Clone::clone)
+                .and_then(|kept| kept.downcast().ok());
+            let store: Rc<P::KeyValueStore> = match kept {
                 Some(store) => store,
                 None => {
                     let store = Rc::new(
-                        key_value::Store::open(SessionReads::KEY_VALUE_LABEL)
+                        self.platform
+                            .key_value_open(SessionReads::KEY_VALUE_LABEL)
                             .await
                             .map_err(|e| StoreError::Unavailable(format!("key-value store: {e}")))?,
                     );
-                    KEY_VALUE.with_borrow_mut(|slot| *slot = Some(store.clone()));
+                    KEY_VALUE.with_borrow_mut(|slot| *slot = Some(store.clone() as Rc<dyn Any>));
                     store
                 }
             };
-            store
-                .get(key)
+            self.platform
+                .key_value_get(&store, key)
                 .await
                 .map_err(|e| StoreError::Unavailable(format!("key-value store: {e}")))
         });
@@ -323,10 +342,15 @@ impl<'a> RedisStore<'a> {
             Err(error) => {
                 // A broken handle is opened again, after a rest.
                 KEY_VALUE.with_borrow_mut(|slot| *slot = None);
-                KEY_VALUE_RESTS_UNTIL.set(monotonic_clock::now().saturating_add(KEY_VALUE_REST.as_nanos() as u64));
-                crate::log::error(format_args!(
-                    "session read through the key-value store failed ({error}); reading from Redis"
-                ));
+                KEY_VALUE_RESTS_UNTIL.set(
+                    self.platform
+                        .monotonic_ns()
+                        .saturating_add(KEY_VALUE_REST.as_nanos() as u64),
+                );
+                log::error(
+                    self.platform,
+                    format_args!("session read through the key-value store failed ({error}); reading from Redis"),
+                );
                 None
             }
         }
@@ -337,7 +361,7 @@ impl<'a> RedisStore<'a> {
         for address in &self.topology.replicas {
             let read = self.within(async {
                 let connection = self.open(address).await?;
-                connection.get(key).await.map_err(classify)
+                self.platform.redis_get(&connection, key).await.map_err(classify)
             });
             match read.await {
                 Ok(bytes) => {
@@ -354,12 +378,14 @@ impl<'a> RedisStore<'a> {
     }
 
     /// A Redis that accepts and never answers must not hang the request: every attempt
-    /// (connecting when needed, then the command) races one timer from wasi clocks, and
+    /// (connecting when needed, then the command) races one timer of the platform's, and
     /// losing the race is an outage (fail closed). One timer per attempt, not one per await:
     /// each timer is a host subtask, and under Spin main one per request instead of two took
     /// an authenticated request from 0.82–0.94x to 0.91–1.09x the floor's throughput.
     async fn within<T>(&self, attempt: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-        let timer = monotonic_clock::wait_for(self.timeout.as_nanos().min(u64::MAX as u128) as u64);
+        let timer = self
+            .platform
+            .wait_for(self.timeout.as_nanos().min(u64::MAX as u128) as u64);
         match select(pin!(attempt), pin!(timer)).await {
             Either::Left((result, _)) => result,
             Either::Right(((), _)) => Err(StoreError::Unavailable(format!(
@@ -374,7 +400,7 @@ fn binary(bytes: &[u8]) -> RedisParameter {
     RedisParameter::Binary(bytes.to_vec())
 }
 
-impl SessionStore for RedisStore<'_> {
+impl<P: Platform> SessionStore for RedisStore<'_, P> {
     async fn load(&self, key: &str) -> Result<Option<Stored>, StoreError> {
         if self.reads == SessionReads::KeyValue {
             if let Some(bytes) = self.read_key_value(key).await {
@@ -389,12 +415,15 @@ impl SessionStore for RedisStore<'_> {
             if let Ok(Some(_)) = &found
                 && !KEY_VALUE_MISS_TOLD.replace(true)
             {
-                crate::log::error(format_args!(
-                    "the key-value store `{}` missed a session that Redis holds: is it backed by the same Redis \
-                     (runtime config `[key_value_store.{}] type = \"redis\"`)? Reads fall back to outbound Redis",
-                    SessionReads::KEY_VALUE_LABEL,
-                    SessionReads::KEY_VALUE_LABEL
-                ));
+                log::error(
+                    self.platform,
+                    format_args!(
+                        "the key-value store `{}` missed a session that Redis holds: is it backed by the same Redis \
+                         (runtime config `[key_value_store.{}] type = \"redis\"`)? Reads fall back to outbound Redis",
+                        SessionReads::KEY_VALUE_LABEL,
+                        SessionReads::KEY_VALUE_LABEL
+                    ),
+                );
             }
             return found;
         }
@@ -412,16 +441,13 @@ impl SessionStore for RedisStore<'_> {
                 let mut read = Err(StoreError::Unavailable(reason.clone()));
                 for address in &self.topology.replicas {
                     read = self
-                        .within(async {
-                            self.open(address)
-                                .await?
-                                .execute("HGETALL", hgetall())
-                                .await
-                                .map_err(classify)
-                        })
+                        .within(async { self.execute(&self.open(address).await?, "HGETALL", hgetall()).await })
                         .await;
                     if !matches!(read, Err(StoreError::Unavailable(_))) {
-                        crate::log::info(format_args!("primary unavailable ({reason}); read from a replica"));
+                        log::info(
+                            self.platform,
+                            format_args!("primary unavailable ({reason}); read from a replica"),
+                        );
                         break;
                     }
                 }
@@ -487,16 +513,18 @@ fn hash_fields(reply: &[RedisResult]) -> Result<HashFields, StoreError> {
 }
 
 /// Wrong-type errors mean a bad record, not an outage.
-fn classify(error: Error) -> StoreError {
+fn classify(error: RedisError) -> StoreError {
     match error {
-        Error::TypeError => StoreError::Corrupt("the key is not a string".into()),
-        Error::Other(message) if message.to_ascii_uppercase().contains("WRONGTYPE") => {
+        RedisError::TypeError => StoreError::Corrupt("the key is not a string".into()),
+        RedisError::Other(message) if message.to_ascii_uppercase().contains("WRONGTYPE") => {
             StoreError::Corrupt("the key is not a string".into())
         }
         // A demoted primary refuses writes: for the gateway that is an unavailable primary.
-        Error::Other(message) if message.to_ascii_uppercase().contains("READONLY") => StoreError::Unavailable(message),
-        Error::InvalidAddress => StoreError::Unavailable("invalid or disallowed address".into()),
-        Error::TooManyConnections => StoreError::Unavailable("too many connections".into()),
-        Error::Other(message) => StoreError::Unavailable(message),
+        RedisError::Other(message) if message.to_ascii_uppercase().contains("READONLY") => {
+            StoreError::Unavailable(message)
+        }
+        RedisError::InvalidAddress => StoreError::Unavailable("invalid or disallowed address".into()),
+        RedisError::TooManyConnections => StoreError::Unavailable("too many connections".into()),
+        RedisError::Other(message) => StoreError::Unavailable(message),
     }
 }
