@@ -76,7 +76,7 @@ impl KeyValueStores {
         })
     }
 
-    async fn open(&self, label: &str) -> Result<KvStore, Error> {
+    pub(crate) async fn open(&self, label: &str) -> Result<KvStore, Error> {
         if !self.allowed.contains(label) {
             return Err(Error::AccessDenied);
         }
@@ -142,12 +142,64 @@ fn store<T>(accessor: &Accessor<T, SpinHost>, handle: &Resource<KvStore>) -> Res
     accessor.with(|mut access| {
         let state = access.get();
         state.app.key_value.stats.calls.fetch_add(1, Ordering::Relaxed);
-        match state.table.get(handle) {
-            Ok(KvStore::Redis(connection)) => Ok(KvStore::Redis(connection.clone())),
-            Ok(KvStore::Memory(table)) => Ok(KvStore::Memory(table.clone())),
-            Err(_) => Err(Error::Other("could not find store for resource".into())),
-        }
+        state
+            .table
+            .get(handle)
+            .map(KvStore::share)
+            .map_err(|_| Error::Other("could not find store for resource".into()))
     })
+}
+
+/// The operations, shared by `spin:key-value@3.0.0` and `fermyon:spin/key-value@2.0.0`.
+impl KvStore {
+    pub(crate) async fn get(self, key: String) -> Result<Option<Vec<u8>>, Error> {
+        match self {
+            Self::Redis(mut connection) => connection.get(key).await.map_err(other),
+            Self::Memory(table) => Ok(table.lock().expect("kv lock").get(&key).cloned()),
+        }
+    }
+
+    pub(crate) async fn set(self, key: String, value: Vec<u8>) -> Result<(), Error> {
+        match self {
+            Self::Redis(mut connection) => connection.set(key, value).await.map_err(other),
+            Self::Memory(table) => {
+                table.lock().expect("kv lock").insert(key, value);
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) async fn delete(self, key: String) -> Result<(), Error> {
+        match self {
+            Self::Redis(mut connection) => connection.del(key).await.map_err(other),
+            Self::Memory(table) => {
+                table.lock().expect("kv lock").remove(&key);
+                Ok(())
+            }
+        }
+    }
+
+    pub(crate) async fn exists(self, key: String) -> Result<bool, Error> {
+        match self {
+            Self::Redis(mut connection) => connection.exists(key).await.map_err(other),
+            Self::Memory(table) => Ok(table.lock().expect("kv lock").contains_key(&key)),
+        }
+    }
+
+    pub(crate) async fn keys(self) -> Result<Vec<String>, Error> {
+        match self {
+            Self::Redis(mut connection) => connection.keys("*").await.map_err(other),
+            Self::Memory(table) => Ok(table.lock().expect("kv lock").keys().cloned().collect()),
+        }
+    }
+
+    /// Another handle on the same store (the table keeps the original).
+    pub(crate) fn share(&self) -> Self {
+        match self {
+            Self::Redis(connection) => Self::Redis(connection.clone()),
+            Self::Memory(table) => Self::Memory(table.clone()),
+        }
+    }
 }
 
 impl v3::Host for InstanceState {}
@@ -167,10 +219,7 @@ impl<T> v3::HostStoreWithStore<T> for SpinHost {
     }
 
     async fn get(accessor: &Accessor<T, Self>, this: Resource<KvStore>, key: String) -> Result<Option<Vec<u8>>, Error> {
-        match store(accessor, &this)? {
-            KvStore::Redis(mut connection) => connection.get(key).await.map_err(other),
-            KvStore::Memory(table) => Ok(table.lock().expect("kv lock").get(&key).cloned()),
-        }
+        store(accessor, &this)?.get(key).await
     }
 
     async fn set(
@@ -179,39 +228,23 @@ impl<T> v3::HostStoreWithStore<T> for SpinHost {
         key: String,
         value: Vec<u8>,
     ) -> Result<(), Error> {
-        match store(accessor, &this)? {
-            KvStore::Redis(mut connection) => connection.set(key, value).await.map_err(other),
-            KvStore::Memory(table) => {
-                table.lock().expect("kv lock").insert(key, value);
-                Ok(())
-            }
-        }
+        store(accessor, &this)?.set(key, value).await
     }
 
     async fn delete(accessor: &Accessor<T, Self>, this: Resource<KvStore>, key: String) -> Result<(), Error> {
-        match store(accessor, &this)? {
-            KvStore::Redis(mut connection) => connection.del(key).await.map_err(other),
-            KvStore::Memory(table) => {
-                table.lock().expect("kv lock").remove(&key);
-                Ok(())
-            }
-        }
+        store(accessor, &this)?.delete(key).await
     }
 
     async fn exists(accessor: &Accessor<T, Self>, this: Resource<KvStore>, key: String) -> Result<bool, Error> {
-        match store(accessor, &this)? {
-            KvStore::Redis(mut connection) => connection.exists(key).await.map_err(other),
-            KvStore::Memory(table) => Ok(table.lock().expect("kv lock").contains_key(&key)),
-        }
+        store(accessor, &this)?.exists(key).await
     }
 
     async fn get_keys(
         accessor: &Accessor<T, Self>,
         this: Resource<KvStore>,
     ) -> (StreamReader<String>, FutureReader<Result<(), Error>>) {
-        let keys: Result<Vec<String>, Error> = match store(accessor, &this) {
-            Ok(KvStore::Redis(mut connection)) => connection.keys("*").await.map_err(other),
-            Ok(KvStore::Memory(table)) => Ok(table.lock().expect("kv lock").keys().cloned().collect()),
+        let keys = match store(accessor, &this) {
+            Ok(store) => store.keys().await,
             Err(error) => Err(error),
         };
         accessor.with(|mut access| {

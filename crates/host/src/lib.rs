@@ -13,6 +13,7 @@ mod outbound_http;
 mod redis;
 mod server;
 mod spin_imports;
+mod spin_v2;
 mod state;
 pub mod variables;
 mod variables_host;
@@ -33,6 +34,7 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi_http::handler::ProxyPre;
 use wasmtime_wasi_http::p3::bindings::ServicePre;
 
 /// Where the component's stdout and stderr go.
@@ -54,7 +56,8 @@ pub struct App {
     pub variables: variables::Variables,
     pub allowed_hosts: AllowedHosts,
     engine: Engine,
-    pre: ServicePre<InstanceState>,
+    /// The component's world: wasi:http 0.3 (`handler`) or 0.2 (`incoming-handler`).
+    pre: ProxyPre<InstanceState>,
     /// Component instances made so far (Spin reuses each for many requests).
     pub instances: std::sync::atomic::AtomicU64,
     captured: Option<MemoryOutputPipe>,
@@ -153,7 +156,15 @@ impl App {
         spin_imports::redis_v3::add_to_linker::<_, SpinHost>(&mut linker, |s| s)?;
         spin_imports::variables_v3::add_to_linker::<_, SpinHost>(&mut linker, |s| s)?;
         spin_imports::key_value_v3::add_to_linker::<_, SpinHost>(&mut linker, |s| s)?;
-        let pre = ServicePre::new(linker.instantiate_pre(&component)?)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        spin_v2::add_to_linker(&mut linker)?;
+        // As Spin's `HandlerType::from_instance_pre`: a component exporting wasi:http 0.2's
+        // `incoming-handler` is served as one, otherwise as a 0.3 `handler`.
+        let instance_pre = linker.instantiate_pre(&component)?;
+        let pre = match wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre.clone()) {
+            Ok(p2) => ProxyPre::P2(p2),
+            Err(_) => ProxyPre::P3(ServicePre::new(instance_pre)?),
+        };
         let captured = (logs == LogSink::Capture).then(|| MemoryOutputPipe::new(CAPTURE_BYTES));
         let redis_ca = match env.get("SPIN_HOST_REDIS_CA") {
             Some(path) => Some(std::fs::read(path).with_context(|| format!("reading SPIN_HOST_REDIS_CA {path}"))?),
@@ -171,6 +182,11 @@ impl App {
             redis_stats: RedisStats::default(),
             key_value,
         }))
+    }
+
+    /// Whether the component is a wasi:http 0.2 one (one instance per request, as Spin runs them).
+    pub fn is_wasi_http_0_2(&self) -> bool {
+        matches!(self.pre, ProxyPre::P2(_))
     }
 
     /// The component's output so far, when loaded with [`LogSink::Capture`].

@@ -84,3 +84,23 @@ impl WasiHttpHooks for OutboundHttp {
         })
     }
 }
+
+/// The same rule for wasi:http 0.2 components: only `allowed_outbound_hosts`. Plain HTTP is
+/// not pooled here (one connection per request, wasmtime's default client).
+impl wasmtime_wasi_http::p2::WasiHttpHooks for OutboundHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::p2::body::HyperOutgoingBody>,
+        config: wasmtime_wasi_http::p2::types::OutgoingRequestConfig,
+    ) -> wasmtime_wasi_http::p2::HttpResult<wasmtime_wasi_http::p2::types::HostFutureIncomingResponse> {
+        let uri = request.uri();
+        let allowed = match (uri.scheme_str(), uri.host()) {
+            (Some(scheme), Some(host)) => self.allowed.allows(scheme, host, uri.port_u16()),
+            _ => false,
+        };
+        if !allowed {
+            return Err(wasmtime_wasi_http::p2::bindings::http::types::ErrorCode::HttpRequestDenied.into());
+        }
+        Ok(wasmtime_wasi_http::p2::default_send_request(request, config))
+    }
+}

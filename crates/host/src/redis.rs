@@ -10,7 +10,7 @@ use redis::{AsyncCommands, Value};
 use wasmtime::component::{Accessor, Resource};
 
 /// The host side of a guest's `connection` resource.
-pub struct RedisConnection(MultiplexedConnection);
+pub struct RedisConnection(pub(crate) MultiplexedConnection);
 
 /// Spin's redis crate prints server errors as "An error was signalled by the server - <kind>: <detail>"
 /// (a redirection: "... - Moved: 15495 127.0.0.1:17202"); this one prints only "<kind>: <detail>".
@@ -52,27 +52,8 @@ impl<T> v3::HostConnectionWithStore<T> for SpinHost {
     }
 
     async fn open(accessor: &Accessor<T, Self>, address: String) -> Result<Resource<RedisConnection>, Error> {
-        let allowed = accessor.with(|mut access| {
-            let app = &access.get().app;
-            app.redis_stats.opens.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            app.allowed_hosts.allows_url(&address)
-        });
-        if !allowed {
-            return Err(Error::InvalidAddress);
-        }
-        let ca = accessor.with(|mut access| access.get().app.redis_ca.clone());
-        let client = match ca {
-            Some(root_cert) if address.starts_with("rediss://") => {
-                let certs = redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(root_cert),
-                };
-                redis::Client::build_with_tls(address.as_str(), certs)
-            }
-            _ => redis::Client::open(address.as_str()),
-        }
-        .map_err(|_| Error::InvalidAddress)?;
-        let conn = client.get_multiplexed_async_connection().await.map_err(other)?;
+        let app = accessor.with(|mut access| access.get().app.clone());
+        let conn = open(&app, &address).await?;
         accessor.with(|mut access| {
             access
                 .get()
@@ -166,19 +147,48 @@ impl<T> v3::HostConnectionWithStore<T> for SpinHost {
         command: String,
         arguments: Vec<RedisParameter>,
     ) -> Result<Vec<RedisResult>, Error> {
-        let mut conn = connection(accessor, &this)?;
-        let mut cmd = redis::cmd(&command);
-        for argument in arguments {
-            match argument {
-                RedisParameter::Int64(v) => cmd.arg(v),
-                RedisParameter::Binary(v) => cmd.arg(v),
-            };
-        }
-        let value: Value = cmd.query_async(&mut conn).await.map_err(other)?;
-        let mut results = Vec::new();
-        flatten(value, &mut results)?;
-        Ok(results)
+        execute(connection(accessor, &this)?, &command, arguments).await
     }
+}
+
+/// A new connection to `address`, if the app's allowed hosts take it (a new TCP connection
+/// each time, as Spin's outbound Redis makes).
+pub(crate) async fn open(app: &crate::App, address: &str) -> Result<MultiplexedConnection, Error> {
+    app.redis_stats.opens.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if !app.allowed_hosts.allows_url(address) {
+        return Err(Error::InvalidAddress);
+    }
+    let client = match &app.redis_ca {
+        Some(root_cert) if address.starts_with("rediss://") => {
+            let certs = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root_cert.clone()),
+            };
+            redis::Client::build_with_tls(address, certs)
+        }
+        _ => redis::Client::open(address),
+    }
+    .map_err(|_| Error::InvalidAddress)?;
+    client.get_multiplexed_async_connection().await.map_err(other)
+}
+
+/// `execute`, shared by both versions of the interface.
+pub(crate) async fn execute(
+    mut conn: MultiplexedConnection,
+    command: &str,
+    arguments: Vec<RedisParameter>,
+) -> Result<Vec<RedisResult>, Error> {
+    let mut cmd = redis::cmd(command);
+    for argument in arguments {
+        match argument {
+            RedisParameter::Int64(v) => cmd.arg(v),
+            RedisParameter::Binary(v) => cmd.arg(v),
+        };
+    }
+    let value: Value = cmd.query_async(&mut conn).await.map_err(other)?;
+    let mut results = Vec::new();
+    flatten(value, &mut results)?;
+    Ok(results)
 }
 
 /// Spin hands `execute` results over as one flat list, nested arrays included.

@@ -149,16 +149,30 @@ impl HandlerState for Instances {
             app: app.clone(),
         };
         let mut store = Store::new(&app.engine, state);
-        let service = app.pre.instantiate_async(&mut store).await?;
+        let proxy = app.pre.instantiate_async(&mut store).await?;
         app.instances.fetch_add(1, Ordering::Relaxed);
+        // Spin runs a wasi:http 0.2 component in a fresh instance for every request
+        // (its `WasiHttpExecutor`); 0.3 instances are reused.
+        let (view, reuse) = match proxy {
+            Proxy::P2(_) => (
+                ViewFn::P2(<InstanceState as wasmtime_wasi_http::p2::WasiHttpView>::http),
+                Reuse { max_requests: 1 },
+            ),
+            Proxy::P3(_) => (
+                ViewFn::P3(<InstanceState as WasiHttpView>::http),
+                Reuse {
+                    max_requests: MAX_INSTANCE_REUSE,
+                },
+            ),
+        };
         Ok(Instance {
             store,
-            proxy: Proxy::P3(service),
-            view: ViewFn::P3(|state: &mut InstanceState| state.http()),
+            proxy,
+            view,
             expiration: IdleExpiration {
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
             },
-            state: Reuse,
+            state: reuse,
         })
     }
 }
@@ -182,14 +196,16 @@ impl WorkerExpiration for IdleExpiration {
     }
 }
 
-pub struct Reuse;
+pub struct Reuse {
+    max_requests: usize,
+}
 
 impl WorkerState for Reuse {
     type StoreData = InstanceState;
     type RequestId = ();
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
-        if total >= MAX_INSTANCE_REUSE {
+        if total >= self.max_requests {
             ShouldAccept::Never
         } else if concurrent >= MAX_INSTANCE_CONCURRENT_REUSE {
             ShouldAccept::No

@@ -33,3 +33,13 @@ impl WasiHttpView for InstanceState {
         }
     }
 }
+
+impl wasmtime_wasi_http::p2::WasiHttpView for InstanceState {
+    fn http(&mut self) -> wasmtime_wasi_http::p2::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::p2::WasiHttpCtxView {
+            hooks: &mut self.outbound_http,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
+}

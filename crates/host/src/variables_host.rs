@@ -11,14 +11,19 @@ impl v3::Host for InstanceState {}
 
 impl<T> v3::HostWithStore<T> for SpinHost {
     async fn get(accessor: &Accessor<T, Self>, name: String) -> Result<String, Error> {
-        if !is_valid_name(&name) {
-            return Err(Error::InvalidName(format!("invalid variable name `{name}`")));
-        }
         let app = accessor.with(|mut access| access.get().app.clone());
-        match app.variables.get(&name).await {
-            Ok(Some(value)) => Ok(value),
-            Ok(None) => Err(Error::Undefined(format!("no variable for \"{name}\""))),
-            Err(error) => Err(Error::Provider(format!("{error:#}"))),
-        }
+        get(&app, &name).await
+    }
+}
+
+/// A variable's value through the app's providers, shared by both versions of the interface.
+pub(crate) async fn get(app: &crate::App, name: &str) -> Result<String, Error> {
+    if !is_valid_name(name) {
+        return Err(Error::InvalidName(format!("invalid variable name `{name}`")));
+    }
+    match app.variables.get(name).await {
+        Ok(Some(value)) => Ok(value),
+        Ok(None) => Err(Error::Undefined(format!("no variable for \"{name}\""))),
+        Err(error) => Err(Error::Provider(format!("{error:#}"))),
     }
 }
