@@ -107,8 +107,16 @@ impl Platform for Spin {
         poll::sleep_until(poll::after(ns)).await
     }
 
+    /// wasi:random's CSPRNG, as getrandom reads it, but through the SDK's own wasi 0.2.0
+    /// bindings: getrandom's would import every wasi interface of the component at a later 0.2
+    /// release than released Spin was built against.
     fn fill_random(&self, bytes: &mut [u8]) -> Result<(), String> {
-        getrandom::fill(bytes).map_err(|e| e.to_string())
+        let random = wasi::random::random::get_random_bytes(bytes.len() as u64);
+        if random.len() != bytes.len() {
+            return Err("wasi:random returned too few bytes".into());
+        }
+        bytes.copy_from_slice(&random);
+        Ok(())
     }
 
     /// One line on stderr, which Spin collects per component.

@@ -143,7 +143,11 @@ pub async fn forward(request: Forward<'_, IncomingRequest>) -> Result<OriginResp
     let upload = if has_body(&head) {
         let sink = outgoing.body().map_err(|()| internal("request body taken"))?;
         let source = client.consume().map_err(|()| internal("request body consumed"))?;
-        Some(Box::pin(upload(client, source, sink)) as Upload)
+        let expected = head
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|length| length.to_str().ok()?.parse().ok());
+        start_upload(client, source, sink, expected).await
     } else {
         None
     };
@@ -185,18 +189,63 @@ async fn response(future: &FutureIncomingResponse) -> Result<IncomingResponse, E
     }
 }
 
-/// The client's body to the origin, then its trailers. A client that fails midway leaves the
-/// origin's body unfinished, which aborts it: the origin never takes a cut body for whole.
-async fn upload(client: IncomingRequest, source: IncomingBody, sink: OutgoingBody) {
-    let Ok(input) = source.stream() else { return };
-    let Ok(output) = sink.write() else { return };
-    if copy(&input, &output).await.is_err() {
+/// Starts the client's body on its way to the origin, before the request is handed to the
+/// host: what has already come of it (a login form: all of it) is written into the outgoing
+/// body first, so that the host's HTTP client finds the head and the body ready together and
+/// sends them in one write; the head alone, then the body, and the body would wait for the
+/// origin's delayed ACK (Nagle's algorithm, about 40 ms). The rest, if any, is returned, to
+/// be pumped once the request is on its way.
+///
+/// A client that fails midway leaves the origin's body unfinished, which aborts it: the
+/// origin never takes a cut body for whole.
+async fn start_upload(
+    client: IncomingRequest,
+    source: IncomingBody,
+    sink: OutgoingBody,
+    expected: Option<usize>,
+) -> Option<Upload> {
+    let input = source.stream().ok()?;
+    let output = sink.write().ok()?;
+    let (mut ahead, how) = read_ahead(&input, expected).await;
+    // Nobody reads the outgoing body yet: only what fits the host's buffer goes now.
+    if output.check_write().is_ok_and(|n| n >= ahead.len() as u64) {
+        output.write(&std::mem::take(&mut ahead)).ok()?;
+    }
+    match how {
+        Ahead::Ended if ahead.is_empty() => {
+            drop(input);
+            let trailers = trailers(IncomingBody::finish(source)).await.ok()?;
+            drop(output);
+            let _ = OutgoingBody::finish(sink, trailers);
+            None
+        }
+        Ahead::Failed => None,
+        how => Some(Box::pin(upload(client, source, sink, input, output, ahead, how))),
+    }
+}
+
+/// The rest of the client's body to the origin (`ahead` first), then its trailers.
+/// (Parameters drop last first: each stream before its body.)
+async fn upload(
+    client: IncomingRequest,
+    source: IncomingBody,
+    sink: OutgoingBody,
+    input: InputStream,
+    output: OutputStream,
+    ahead: Vec<u8>,
+    how: Ahead,
+) {
+    if write_all(&output, &ahead).await.is_err() {
         return;
     }
-    drop((input, output));
+    if !matches!(how, Ahead::Ended) && copy(&input, &output).await.is_err() {
+        return;
+    }
+    drop(input);
     let Ok(trailers) = trailers(IncomingBody::finish(source)).await else {
         return;
     };
+    drop(output);
     let _ = OutgoingBody::finish(sink, trailers);
     drop(client);
 }
@@ -279,10 +328,28 @@ async fn relay_body(out: ResponseOutparam, status: u16, headers: HeaderMap, sour
     let Ok(input) = source.stream() else {
         return fail(out, internal("origin body not readable"));
     };
+    let (ahead, how) = read_ahead(&input, None).await;
+    match how {
+        Ahead::Ended => {
+            drop(input);
+            match trailers(IncomingBody::finish(source)).await {
+                Ok(None) => replies::whole(out, status, headers, &ahead),
+                settled => stream(out, status, headers, ahead, None, Some(settled)).await,
+            }
+        }
+        Ahead::Failed => stream(out, status, headers, ahead, None, Some(Err(()))).await,
+        Ahead::More => stream(out, status, headers, ahead, Some((input, source)), None).await,
+    }
+}
+
+/// Reads what has already come of a body, up to [`READ_AHEAD_BYTES`] (or `expected` bytes,
+/// all a `Content-Length` body has), waiting for each read no longer than
+/// [`READ_AHEAD_WAIT_NS`], for all of them no longer than [`READ_AHEAD_TOTAL_NS`].
+async fn read_ahead(input: &InputStream, expected: Option<usize>) -> (Vec<u8>, Ahead) {
     let mut ahead: Vec<u8> = Vec::new();
     let total = poll::after(READ_AHEAD_TOTAL_NS);
     let how = loop {
-        if ahead.len() >= READ_AHEAD_BYTES || monotonic_clock::now() >= total {
+        if ahead.len() >= READ_AHEAD_BYTES || Some(ahead.len()) == expected || monotonic_clock::now() >= total {
             break Ahead::More;
         }
         match input.read(READ_SIZE) {
@@ -299,17 +366,7 @@ async fn relay_body(out: ResponseOutparam, status: u16, headers: HeaderMap, sour
             Err(StreamError::LastOperationFailed(_)) => break Ahead::Failed,
         }
     };
-    match how {
-        Ahead::Ended => {
-            drop(input);
-            match trailers(IncomingBody::finish(source)).await {
-                Ok(None) => replies::whole(out, status, headers, &ahead),
-                settled => stream(out, status, headers, ahead, None, Some(settled)).await,
-            }
-        }
-        Ahead::Failed => stream(out, status, headers, ahead, None, Some(Err(()))).await,
-        Ahead::More => stream(out, status, headers, ahead, Some((input, source)), None).await,
-    }
+    (ahead, how)
 }
 
 /// The response streamed: the head to Spin, what was read ahead, then the rest of the origin's
