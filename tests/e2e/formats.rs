@@ -414,8 +414,8 @@ async fn a_touch_sets_the_apps_lifetime_again_only_when_half_of_it_is_gone() {
         ttl_secs(&redis, &key)
     );
 
-    // Key-value reads come without the TTL: every admitted request touches.
-    redis::cmd("EXPIRE").arg(&key).arg(700).query::<()>(&mut conn).unwrap();
+    // Key-value reads come without the TTL: the touch script itself checks it, so the same
+    // rule holds, and a key the app stored without a TTL keeps none.
     let (origin, redis_url) = (app.url(), redis.url());
     let key_value = Gateway::start_reading_key_value(
         &[
@@ -429,8 +429,15 @@ async fn a_touch_sets_the_apps_lifetime_again_only_when_half_of_it_is_gone() {
         &redis_url,
     )
     .await;
+    redis::cmd("EXPIRE").arg(&key).arg(700).query::<()>(&mut conn).unwrap();
     assert_eq!(whoami(&key_value, &cookie).await.status, 200);
-    assert!(ttl_secs(&redis, &key) > 990, "touched with 700 s of 1000 left");
+    assert!(ttl_secs(&redis, &key) <= 700, "over half left: untouched");
+    redis::cmd("EXPIRE").arg(&key).arg(300).query::<()>(&mut conn).unwrap();
+    assert_eq!(whoami(&key_value, &cookie).await.status, 200);
+    assert!(ttl_secs(&redis, &key) > 990, "touched with 300 s of 1000 left");
+    redis::cmd("PERSIST").arg(&key).query::<()>(&mut conn).unwrap();
+    assert_eq!(whoami(&key_value, &cookie).await.status, 200);
+    assert_eq!(ttl_secs(&redis, &key), -1, "no TTL added where the app set none");
 
     // Refused sessions are never touched: an anonymous one keeps its TTL.
     let anonymous = set_cookie(&app.post("/visit", None).await);
@@ -727,6 +734,17 @@ async fn a_laravel_login_is_accepted_until_logout_and_tampering_is_refused() {
         401,
         "encrypted for another cookie"
     );
+
+    // PHP reads `laravel.session` as `laravel_session`, and keeps the first: so does the
+    // gateway, or the user it forwards and the session the app uses would differ.
+    let bob = cookie_named(&app.post("/login?user=bob", None).await, "laravel_session");
+    let bob_value = bob.split_once('=').unwrap().1;
+    let planted = format!("laravel.session={bob_value}; {cookie}");
+    let reply = whoami(&gateway, &planted).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(forwarded(&reply)["x-session-user"], "bob", "the cookie PHP puts first");
+    let as_array = format!("laravel_session[x]={bob_value}; {cookie}");
+    assert_eq!(whoami(&gateway, &as_array).await.status, 401, "an array: PHP has no session id");
 
     assert_eq!(app.post("/logout", Some(&cookie)).await.status, 200);
     assert_eq!(whoami(&gateway, &cookie).await.status, 401, "logged out in the app");

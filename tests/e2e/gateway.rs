@@ -396,7 +396,7 @@ async fn invalid_configuration_gives_500_and_names_the_variable() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_required_variable_without_value_stops_the_app_from_starting() {
     let error = Gateway::load(
-        &session_gateway_tests::workspace_root().join("spin.toml"),
+        &session_gateway_tests::gateway::manifest_path(),
         &[("origin_url", "http://127.0.0.1:1")],
     )
     .err()

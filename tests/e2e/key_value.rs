@@ -29,7 +29,7 @@ async fn gateway(redis: &RedisServer, origin: &Origin, store_url: &str, extra: &
     );
     let runtime_config = temp_file("runtime-config", &key_value_section(store_url));
     let app = App::load_full(
-        &session_gateway_tests::workspace_root().join("spin.toml"),
+        &session_gateway_tests::gateway::manifest_path(),
         &env,
         &BTreeMap::new(),
         Some(&runtime_config),

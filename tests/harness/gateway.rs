@@ -28,11 +28,41 @@ pub fn ensure_component_built() {
                 "--release",
                 "-p",
                 "session-gateway",
+                "-p",
+                "session-gateway-p2",
             ])
             .status()
             .expect("running cargo to build the component");
         assert!(status.success(), "building the gateway component failed");
     });
+}
+
+/// Which build of the gateway this test run loads: unset or `p3`, the wasi:http 0.3 build
+/// (spin.toml); `SGW_TEST_WORLD=p2`, the wasi:http 0.2 build (spin-p2.toml), which is not
+/// ready: it hangs on origin responses whose body pauses, so `scripts/test` does not run the
+/// suite against it yet (tests/e2e/wasi_http_0_2.rs checks what works).
+pub fn world() -> World {
+    match std::env::var("SGW_TEST_WORLD").as_deref() {
+        Ok("p2") => World::P2,
+        Ok("p3") | Err(_) => World::P3,
+        Ok(other) => panic!("SGW_TEST_WORLD must be p2 or p3, not {other}"),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum World {
+    /// wasi:http 0.2 (spin-sdk 5): a fresh instance per request, synchronous Redis.
+    P2,
+    /// wasi:http 0.3 (spin-sdk 7): instances reused, every Redis call bounded by a timer.
+    P3,
+}
+
+/// The manifest of this run's build.
+pub fn manifest_path() -> std::path::PathBuf {
+    crate::workspace_root().join(match world() {
+        World::P2 => "spin-p2.toml",
+        World::P3 => "spin.toml",
+    })
 }
 
 /// Builds the benchmark's floor component (`tests/floor`) and returns its manifest.
@@ -67,7 +97,7 @@ pub fn ensure_cli_built() -> std::path::PathBuf {
 impl Gateway {
     /// The gateway with `variables` set as `SPIN_VARIABLE_*` (names in spin.toml's spelling).
     pub async fn start(variables: &[(&str, &str)]) -> Self {
-        Self::start_from(&crate::workspace_root().join("spin.toml"), variables).await
+        Self::start_from(&manifest_path(), variables).await
     }
 
     pub async fn start_from(manifest: &Path, variables: &[(&str, &str)]) -> Self {
@@ -81,8 +111,8 @@ impl Gateway {
     pub fn manifest_with_hosts(hosts: &[&str]) -> std::path::PathBuf {
         let root = crate::workspace_root();
         let list = hosts.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(", ");
-        let manifest = std::fs::read_to_string(root.join("spin.toml"))
-            .expect("spin.toml")
+        let manifest = std::fs::read_to_string(manifest_path())
+            .expect("the manifest")
             .replace(
                 r#"allowed_outbound_hosts = ["{{ origin_url }}", "{{ redis_address }}", "{{ redis_allowed_hosts }}"]"#,
                 &format!("allowed_outbound_hosts = [{list}]"),
@@ -127,7 +157,7 @@ impl Gateway {
     /// The gateway with `variables` given the way `style` says (see [`VariableStyle`]).
     pub async fn start_styled(variables: &[(&str, &str)], style: VariableStyle) -> Self {
         ensure_component_built();
-        let manifest = crate::workspace_root().join("spin.toml");
+        let manifest = manifest_path();
         if style == VariableStyle::Environment {
             return Self::serve(Self::load(&manifest, variables).expect("the application loads")).await;
         }
@@ -174,7 +204,7 @@ impl Gateway {
         let file = runtime_config_with(&given);
         let text = std::fs::read_to_string(&file).expect("runtime config") + "\n" + &key_value_section(store_url);
         let app = App::load_full(
-            &crate::workspace_root().join("spin.toml"),
+            &manifest_path(),
             &HashMap::new(),
             &BTreeMap::new(),
             Some(&temp_file("runtime-config", &text)),

@@ -4,7 +4,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use session_gateway_core::config::{self, Config};
 use session_gateway_core::cookie_codec::{
-    CookieCodec, MAX_CANDIDATES, SessionId, SignedCookieV1, cookie_values, find_session,
+    CookieCodec, MAX_CANDIDATES, SessionId, SignedCookieV1, cookie_values, find_php_session, find_session,
 };
 use session_gateway_core::expiry::{Expiry, Touch};
 use session_gateway_core::forwarding::{self, ClientFacts, IdentityHeaders};
@@ -119,6 +119,36 @@ fn wrong_key_version_and_lengths_are_refused() {
         SessionId::parse("aaaaaaaaaaaaaaaaaaaaa:b").is_none(),
         "no key separators in ids"
     );
+}
+
+#[test]
+fn php_formats_find_the_cookie_php_puts_in_its_cookie_array() {
+    let codec = session_gateway_core::php::PhpCookie::default();
+    let (a, b) = ("a".repeat(32), "b".repeat(32));
+    let found = |header: &str| {
+        let mut headers = HeaderMap::new();
+        headers.insert("cookie", HeaderValue::from_str(header).unwrap());
+        find_php_session(&headers, "MY_SESS", &codec).map(|id| id.as_str().to_owned())
+    };
+    // PHP takes `.` and ` ` for `_`, and an unmatched `[` too: the first of these wins.
+    for planted in ["MY.SESS", "MY SESS", "MY[SESS", " MY_SESS", "\tMY.SESS"] {
+        assert_eq!(
+            found(&format!("{planted}={a}; MY_SESS={b}")),
+            Some(a.clone()),
+            "{planted}"
+        );
+    }
+    assert_eq!(found(&format!("OTHER=1; MY_SESS={b}; MY_SESS={a}")), Some(b.clone()));
+    // `MY_SESS[x]` makes $_COOKIE['MY_SESS'] an array, before or after: PHP has no session id.
+    assert_eq!(found(&format!("MY_SESS[x]={a}; MY_SESS={b}")), None);
+    assert_eq!(found(&format!("MY_SESS={b}; MY_SESS[]={a}")), None);
+    // Neither trimmed nor unquoted, as PHP keeps them: no valid id, no session.
+    assert_eq!(found(&format!("MY_SESS=\"{b}\"")), None);
+    assert_eq!(found(&format!("MY_SESS ={b}")), None, "the name is MY_SESS_");
+    assert_eq!(found(&format!("MY_SESS\t={b}")), None);
+    // A name without a value is an empty first value.
+    assert_eq!(found(&format!("MY_SESS; MY_SESS={b}")), None);
+    assert_eq!(found(&format!("MY_SESSX={a}; MY_SES={a}")), None);
 }
 
 #[test]

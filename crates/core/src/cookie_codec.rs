@@ -190,6 +190,66 @@ pub fn find_first_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCod
         .and_then(|value| std::str::from_utf8(value).ok().and_then(|v| codec.decode(v)))
 }
 
+/// The session in `$_COOKIE[name]` as PHP builds it (PHP and Laravel read their cookie from
+/// there): names trimmed of leading whitespace only, `.` and ` ` taken for `_`, `name[...]`
+/// making `$_COOKIE[name]` an array (whatever came before or after it), an unmatched `[`
+/// taken for `_`, the first plain value kept, the value neither trimmed nor unquoted. Read
+/// any other way, a planted `my.sess=...` or `my_sess[x]=...` beside the app's `my_sess`
+/// would give the app one session and the gateway another.
+pub fn find_php_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) -> Option<VerifiedSessionId> {
+    let mut first = None;
+    for pair in headers
+        .get_all(COOKIE)
+        .iter()
+        .flat_map(|h| h.as_bytes().split(|&b| b == b';'))
+    {
+        let pair = &pair[pair.iter().position(|b| !is_php_space(*b)).unwrap_or(pair.len())..];
+        let (raw_name, value) = match pair.iter().position(|&b| b == b'=') {
+            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+            None => (pair, &b""[..]),
+        };
+        let (mangled, is_array) = php_variable_name(raw_name);
+        if mangled != name.as_bytes() {
+            continue;
+        }
+        if is_array {
+            // PHP's session module ignores an array: no session, whatever else is there.
+            return None;
+        }
+        first.get_or_insert(value);
+    }
+    let value = first.filter(|value| value.len() <= codec.max_value_bytes())?;
+    std::str::from_utf8(value).ok().and_then(|v| codec.decode(v))
+}
+
+/// C's `isspace`, which PHP trims cookie names with.
+fn is_php_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// A variable name as `php_register_variable_ex` makes it (PHP 8), and whether it is an
+/// array's (`name[...]`).
+fn php_variable_name(raw: &[u8]) -> (Vec<u8>, bool) {
+    let mut name = Vec::with_capacity(raw.len());
+    for (i, &b) in raw.iter().enumerate() {
+        match b {
+            b' ' | b'.' => name.push(b'_'),
+            b'[' if raw[i + 1..].contains(&b']') => return (name, true),
+            b'[' => {
+                name.push(b'_');
+                name.extend(
+                    raw[i + 1..]
+                        .iter()
+                        .map(|&b| if matches!(b, b' ' | b'.' | b'[') { b'_' } else { b }),
+                );
+                return (name, false);
+            }
+            other => name.push(other),
+        }
+    }
+    (name, false)
+}
+
 fn session_cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
     headers
         .get_all(COOKIE)

@@ -71,7 +71,12 @@ impl Touch {
             i64::MAX => false,
             // Key-value reads come without the TTL: touch, as the framework would.
             i64::MIN => true,
-            left => left < (self.lifetime_secs as f64 * 1000.0 * fraction) as i64,
+            left => left < self.threshold_ms(fraction),
         }
+    }
+
+    /// Below this many milliseconds left, a touch is due.
+    pub fn threshold_ms(&self, fraction: f64) -> i64 {
+        (self.lifetime_secs as f64 * 1000.0 * fraction) as i64
     }
 }

@@ -38,6 +38,9 @@ use crate::session::{MAX_RECORD_BYTES, RecordError};
 use serde_json::{Map, Number, Value};
 use std::collections::HashSet;
 
+/// Entries reserved up front per array, whatever its count says.
+const PREALLOCATED_ENTRIES: usize = 64;
+
 /// The key an opaque object reads with: PHP's own, for an object whose class it did not load.
 pub const CLASS_NAME_KEY: &str = "__PHP_Incomplete_Class_Name";
 /// The key holding an enum's case beside its class name.
@@ -357,8 +360,11 @@ impl<'a> Parser<'a> {
     /// After `a:`: `<n>:{` then n keys and values, then `}`.
     fn array(&mut self, depth: u32, keep: bool) -> Result<Value, Fail> {
         let count = self.count(depth)?;
-        let mut entries: Vec<(Key, Value)> = Vec::with_capacity(if keep { count } else { 0 });
-        let mut seen: HashSet<Key> = HashSet::with_capacity(if keep { count } else { 0 });
+        // A count is only bounded by the bytes left, which 60 nested arrays can each claim at
+        // once: reserve a little, grow with what is really read.
+        let reserve = if keep { count.min(PREALLOCATED_ENTRIES) } else { 0 };
+        let mut entries: Vec<(Key, Value)> = Vec::with_capacity(reserve);
+        let mut seen: HashSet<Key> = HashSet::with_capacity(reserve);
         for _ in 0..count {
             let key = self.key(keep)?;
             let value = self.value(depth + 1, keep)?;

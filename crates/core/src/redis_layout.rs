@@ -38,9 +38,13 @@ if not v then return {false, -2} end
 return {v, redis.call('PTTL', KEYS[1])}
 ";
 
-/// A framework's touch: the TTL back to the app's lifetime, if the key still exists.
-/// KEYS: session. ARGV: ttl_secs. Returns 1, or 0 when the key is gone.
+/// A framework's touch: the TTL back to the app's lifetime, only while the key has a TTL
+/// below the threshold (checked here, since key-value reads do not know the TTL): a key the
+/// app stored without one keeps none, and a TTL is only ever lengthened.
+/// KEYS: session. ARGV: ttl_secs, threshold_ms. Returns 1 when touched, else 0.
 pub const TOUCH: &str = r"
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 or left >= tonumber(ARGV[2]) then return 0 end
 return redis.call('EXPIRE', KEYS[1], ARGV[1])
 ";
 

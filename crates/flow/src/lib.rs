@@ -138,7 +138,11 @@ async fn forward<P: Platform, U: Upstream>(
             return;
         };
         let ttl = touch.lifetime_secs.to_string();
-        if let Err(error) = store.script(redis_layout::TOUCH, &[&key], &[ttl.as_bytes()]).await {
+        let threshold = touch.threshold_ms(config.expiry.refresh_fraction).to_string();
+        if let Err(error) = store
+            .script(redis_layout::TOUCH, &[&key], &[ttl.as_bytes(), threshold.as_bytes()])
+            .await
+        {
             // As the framework's own touch: a missed one shortens nothing the app set.
             log::error(platform, format_args!("session not touched: {error}"));
         }

@@ -5,7 +5,7 @@ use crate::log;
 use crate::platform::Platform;
 use crate::store::{self, SessionStore, StoreError};
 use session_gateway_core::config::SessionFormat;
-use session_gateway_core::cookie_codec::{find_first_session, find_session};
+use session_gateway_core::cookie_codec::{find_first_session, find_php_session, find_session};
 use session_gateway_core::django::DjangoRecordDecoder;
 use session_gateway_core::express::ExpressRecordDecoder;
 use session_gateway_core::flask::FlaskRecordDecoder;
@@ -50,12 +50,13 @@ pub async fn lookup_session(
     now_ms: u64,
 ) -> Lookup {
     let now = now_ms / 1000;
-    // Express, Flask, Django and PHP read only the first cookie of the name, as their parsers
-    // keep the first of duplicates; Spring tries each in turn, as the gateway's own do.
-    let find = if matches!(config.format, SessionFormat::Native | SessionFormat::Spring(..)) {
-        find_session
-    } else {
-        find_first_session
+    // The cookie the app will read, or the identity forwarded and the app's session differ:
+    // Express, Flask and Django keep the first of duplicates; PHP and Laravel read
+    // `$_COOKIE`, whose names PHP rewrites; Spring tries each in turn, as the gateway's own do.
+    let find = match config.format {
+        SessionFormat::Native | SessionFormat::Spring(..) => find_session,
+        SessionFormat::Php(..) | SessionFormat::Laravel(_) => find_php_session,
+        SessionFormat::Express(_) | SessionFormat::Flask(_) | SessionFormat::Django(_) => find_first_session,
     };
     let Some(id) = find(headers, &config.cookie.name, &config.codec) else {
         return Lookup::only(SessionLookup::Missing);

@@ -23,7 +23,7 @@ use wasmtime::component::{GuestTaskId, ResourceTable};
 use wasmtime::{Store, StoreContextMut};
 use wasmtime_wasi_http::WasiHttpCtx;
 use wasmtime_wasi_http::handler::{
-    self, HandlerState, Instance, Proxy, ProxyHandler, ShouldAccept, ViewFn, WorkerExpiration, WorkerState,
+    self, HandlerState, Instance, Proxy, ProxyHandler, ProxyPre, ShouldAccept, ViewFn, WorkerExpiration, WorkerState,
     WorkerStatus,
 };
 use wasmtime_wasi_http::p3::WasiHttpView;
@@ -53,7 +53,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener) -> Result<()> {
 }
 
 async fn respond(
-    app: &App,
+    app: &Arc<App>,
     handler: &ProxyHandler<Instances>,
     request: http::Request<Incoming>,
     peer: SocketAddr,
@@ -61,7 +61,12 @@ async fn respond(
     let Some(request) = prepare(app, request, peer) else {
         return plain(http::StatusCode::NOT_FOUND, "Not Found");
     };
-    match execute(handler, request).await {
+    let executed = if app.is_wasi_http_0_2() {
+        execute_p2(app, request).await
+    } else {
+        execute(handler, request).await
+    };
+    match executed {
         Ok(response) => response,
         Err(error) => {
             // As in Spin: the component's error is logged and the client gets a bare 500.
@@ -139,41 +144,75 @@ impl HandlerState for Instances {
 
     async fn instantiate(&self) -> wasmtime::Result<Instance<InstanceState, IdleExpiration, Reuse>> {
         let app = self.app.clone();
-        let state = InstanceState {
-            table: ResourceTable::new(),
-            wasi: app.wasi_ctx(),
-            http: WasiHttpCtx::new(),
-            outbound_http: OutboundHttp {
-                allowed: Arc::new(app.allowed_hosts.clone()),
-            },
-            app: app.clone(),
+        let mut store = Store::new(&app.engine, instance_state(&app));
+        let service = match &app.pre {
+            ProxyPre::P3(pre) => pre.instantiate_async(&mut store).await?,
+            ProxyPre::P2(_) => wasmtime::bail!("wasi:http 0.2 components are served by `execute_p2`"),
         };
-        let mut store = Store::new(&app.engine, state);
-        let proxy = app.pre.instantiate_async(&mut store).await?;
         app.instances.fetch_add(1, Ordering::Relaxed);
-        // Spin runs a wasi:http 0.2 component in a fresh instance for every request
-        // (its `WasiHttpExecutor`); 0.3 instances are reused.
-        let (view, reuse) = match proxy {
-            Proxy::P2(_) => (
-                ViewFn::P2(<InstanceState as wasmtime_wasi_http::p2::WasiHttpView>::http),
-                Reuse { max_requests: 1 },
-            ),
-            Proxy::P3(_) => (
-                ViewFn::P3(<InstanceState as WasiHttpView>::http),
-                Reuse {
-                    max_requests: MAX_INSTANCE_REUSE,
-                },
-            ),
-        };
         Ok(Instance {
             store,
-            proxy,
-            view,
+            proxy: Proxy::P3(service),
+            view: ViewFn::P3(|state: &mut InstanceState| state.http()),
             expiration: IdleExpiration {
                 sleep: Box::pin(tokio::time::sleep(Duration::MAX)),
             },
-            state: reuse,
+            state: Reuse,
         })
+    }
+}
+
+fn instance_state(app: &Arc<App>) -> InstanceState {
+    InstanceState {
+        table: ResourceTable::new(),
+        wasi: app.wasi_ctx(),
+        http: WasiHttpCtx::new(),
+        outbound_http: OutboundHttp {
+            allowed: Arc::new(app.allowed_hosts.clone()),
+        },
+        app: app.clone(),
+    }
+}
+
+/// A wasi:http 0.2 component as Spin runs one (its `WasiHttpExecutor`): a fresh instance for
+/// each request, called on a task of its own that outlives the response head while the
+/// guest writes the body.
+async fn execute_p2(app: &Arc<App>, request: http::Request<Incoming>) -> Result<http::Response<BoxBody>> {
+    let ProxyPre::P2(pre) = &app.pre else {
+        anyhow::bail!("not a wasi:http 0.2 component");
+    };
+    let mut store = Store::new(&app.engine, instance_state(app));
+    let proxy = pre.instantiate_async(&mut store).await?;
+    app.instances.fetch_add(1, Ordering::Relaxed);
+    let request = request.map(|body| {
+        body.map_err(|e| wasmtime_wasi_http::p2::bindings::http::types::ErrorCode::InternalError(Some(e.to_string())))
+    });
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let (incoming, outparam) = {
+        let mut http = wasmtime_wasi_http::p2::WasiHttpView::http(store.data_mut());
+        let incoming =
+            http.new_incoming_request(wasmtime_wasi_http::p2::bindings::http::types::Scheme::Http, request)?;
+        (incoming, http.new_response_outparam(sender)?)
+    };
+    let task = tokio::spawn(async move {
+        let called = proxy
+            .wasi_http_incoming_handler()
+            .call_handle(&mut store, incoming, outparam)
+            .await;
+        if let Err(error) = &called {
+            eprintln!("spin-host: component instance failed: {error:?}");
+        }
+        called
+    });
+    match receiver.await {
+        Ok(Ok(response)) => {
+            Ok(response.map(|body| body.map_err(|e| std::io::Error::other(format!("{e:?}"))).boxed_unsync()))
+        }
+        Ok(Err(code)) => Err(anyhow::anyhow!("the component answered with an error: {code:?}")),
+        Err(_) => match task.await {
+            Ok(Err(error)) => Err(error.into()),
+            _ => Err(anyhow::anyhow!("the component returned without a response")),
+        },
     }
 }
 
@@ -196,16 +235,14 @@ impl WorkerExpiration for IdleExpiration {
     }
 }
 
-pub struct Reuse {
-    max_requests: usize,
-}
+pub struct Reuse;
 
 impl WorkerState for Reuse {
     type StoreData = InstanceState;
     type RequestId = ();
 
     fn should_accept_request(&self, concurrent: usize, total: usize) -> ShouldAccept {
-        if total >= self.max_requests {
+        if total >= MAX_INSTANCE_REUSE {
             ShouldAccept::Never
         } else if concurrent >= MAX_INSTANCE_CONCURRENT_REUSE {
             ShouldAccept::No

@@ -53,7 +53,10 @@ fn redis_other(error: redis::RedisError) -> redis_v2::Error {
 }
 
 impl InstanceState {
-    fn redis_connection(&mut self, handle: &Resource<RedisConnection>) -> Result<MultiplexedConnection, redis_v2::Error> {
+    fn redis_connection(
+        &mut self,
+        handle: &Resource<RedisConnection>,
+    ) -> Result<MultiplexedConnection, redis_v2::Error> {
         self.app.redis_stats.calls.fetch_add(1, Ordering::Relaxed);
         self.table
             .get(handle)
@@ -95,7 +98,12 @@ impl redis_v2::HostConnection for InstanceState {
         conn.get(key).await.map_err(redis_other)
     }
 
-    async fn set(&mut self, this: Resource<RedisConnection>, key: String, value: Vec<u8>) -> Result<(), redis_v2::Error> {
+    async fn set(
+        &mut self,
+        this: Resource<RedisConnection>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), redis_v2::Error> {
         let mut conn = self.redis_connection(&this)?;
         conn.set::<_, _, ()>(key, value).await.map_err(redis_other)
     }
@@ -177,12 +185,14 @@ impl redis_v2::HostConnection for InstanceState {
 
 impl variables_v2::Host for InstanceState {
     async fn get(&mut self, name: String) -> Result<String, variables_v2::Error> {
-        crate::variables_host::get(&self.app, &name).await.map_err(|error| match error {
-            variables_v3::Error::InvalidName(m) => variables_v2::Error::InvalidName(m),
-            variables_v3::Error::Undefined(m) => variables_v2::Error::Undefined(m),
-            variables_v3::Error::Provider(m) => variables_v2::Error::Provider(m),
-            variables_v3::Error::Other(m) => variables_v2::Error::Other(m),
-        })
+        crate::variables_host::get(&self.app, &name)
+            .await
+            .map_err(|error| match error {
+                variables_v3::Error::InvalidName(m) => variables_v2::Error::InvalidName(m),
+                variables_v3::Error::Undefined(m) => variables_v2::Error::Undefined(m),
+                variables_v3::Error::Provider(m) => variables_v2::Error::Provider(m),
+                variables_v3::Error::Other(m) => variables_v2::Error::Other(m),
+            })
     }
 }
 
@@ -200,9 +210,7 @@ impl key_value_v2::Host for InstanceState {}
 impl key_value_v2::HostStore for InstanceState {
     async fn open(&mut self, label: String) -> Result<Resource<KvStore>, key_value_v2::Error> {
         let opened = self.app.key_value.open(&label).await.map_err(kv_error)?;
-        self.table
-            .push(opened)
-            .map_err(|_| key_value_v2::Error::StoreTableFull)
+        self.table.push(opened).map_err(|_| key_value_v2::Error::StoreTableFull)
     }
 
     async fn get(&mut self, this: Resource<KvStore>, key: String) -> Result<Option<Vec<u8>>, key_value_v2::Error> {
