@@ -744,7 +744,11 @@ async fn a_laravel_login_is_accepted_until_logout_and_tampering_is_refused() {
     assert_eq!(reply.status, 200);
     assert_eq!(forwarded(&reply)["x-session-user"], "bob", "the cookie PHP puts first");
     let as_array = format!("laravel_session[x]={bob_value}; {cookie}");
-    assert_eq!(whoami(&gateway, &as_array).await.status, 401, "an array: PHP has no session id");
+    assert_eq!(
+        whoami(&gateway, &as_array).await.status,
+        401,
+        "an array: PHP has no session id"
+    );
 
     assert_eq!(app.post("/logout", Some(&cookie)).await.status, 200);
     assert_eq!(whoami(&gateway, &cookie).await.status, 401, "logged out in the app");
