@@ -2,9 +2,12 @@
 //! `Upstream` seam. An origin over HTTP today; the next handler of a Spin middleware chain
 //! (`spin_sdk::http::next`) fits the same seam.
 //!
-//! The request's body stream is handed to the outgoing request as it is. The origin's body
-//! stream goes to our response as it is when the origin framed it with `Content-Length`;
-//! a chunked (or close-delimited) body is copied by the gateway, see [`copy_body`].
+//! The request's body stream is handed to the outgoing request as it is (a GET or HEAD
+//! without `Content-Length` or `Transfer-Encoding` has none, and none is sent). The origin's
+//! response goes back as the host's own, untouched, when nothing in it needs changing;
+//! otherwise its headers are rebuilt and its body stream goes on as it is when the origin
+//! framed it with `Content-Length`; a chunked (or close-delimited) body is copied by the
+//! gateway, see [`copy_body`].
 
 use futures::channel::oneshot;
 use futures::future::{Either, select};
@@ -71,9 +74,18 @@ impl HttpOrigin<'_> {
         let headers = forwarding::request_headers(&head.headers, owned.identity, owned.hooks, client, access);
         let headers = fields(&headers)?;
 
-        let (incoming_done, incoming_done_rx) = wit_future::new(|| Ok(()));
-        let (contents, trailers) = Request::consume_body(incoming, incoming_done_rx);
-        let (outgoing, transmitted) = Request::new(headers, Some(contents), trailers, self.options());
+        // Under Spin every body handed over costs the component a stream, a future and a
+        // task that waits for the origin to have it: about 0.05 ms a request (see PERF_NOTES.md).
+        let (outgoing, transmitted) = if has_no_body(&head) {
+            drop(incoming);
+            let (_, no_trailers) = wit_future::new(|| Ok(None));
+            (Request::new(headers, None, no_trailers, self.options()).0, None)
+        } else {
+            let (incoming_done, incoming_done_rx) = wit_future::new(|| Ok(()));
+            let (contents, trailers) = Request::consume_body(incoming, incoming_done_rx);
+            let (outgoing, transmitted) = Request::new(headers, Some(contents), trailers, self.options());
+            (outgoing, Some((incoming_done, transmitted)))
+        };
         outgoing
             .set_method(&method(&head.method))
             .map_err(|()| ErrorCode::HttpRequestMethodInvalid)?;
@@ -93,9 +105,11 @@ impl HttpOrigin<'_> {
             .set_path_with_query(Some(path))
             .map_err(|()| ErrorCode::HttpRequestUriInvalid)?;
         // The client's body is done when the origin has received all of it.
-        wit_bindgen::spawn(async move {
-            let _ = incoming_done.write(transmitted.await).await;
-        });
+        if let Some((incoming_done, transmitted)) = transmitted {
+            wit_bindgen::spawn(async move {
+                let _ = incoming_done.write(transmitted.await).await;
+            });
+        }
 
         let response = spin_sdk::wasip3::http::client::send(outgoing).await?;
         let headers = header_map(&response.get_headers());
@@ -109,6 +123,11 @@ impl HttpOrigin<'_> {
 
 /// The origin's response for the client: hop-by-hop and hook headers removed, the
 /// gateway's `Set-Cookie`s added, and the body streamed on.
+///
+/// When there is nothing to remove or add and the body is framed by `Content-Length` (or
+/// absent), the origin's response goes back as it is: Spin then relays the origin's body
+/// itself, where a rebuilt response costs a new header list, a new response, and a task
+/// that reports its delivery to the origin's body (about 0.07 ms a request at c=1).
 ///
 /// A body the origin framed with `Content-Length` goes on as the host's own stream. A chunked
 /// one does not: under Spin its end would reach hyper only after its last data (the host's
@@ -129,6 +148,12 @@ pub async fn relay(
     } = origin;
     let status = response.get_status_code();
     let mut headers = forwarding::response_headers(&origin_headers, hooks);
+    let bodiless = to_head || status < 200 || status == 204 || status == 304;
+    let framed = bodiless || origin_headers.contains_key(http::header::CONTENT_LENGTH);
+    // `response_headers` only removes: the same count means it removed nothing.
+    if set_cookies.is_empty() && framed && headers.len() == origin_headers.len() {
+        return Ok(response);
+    }
     if !set_cookies.is_empty() {
         forwarding::keep_out_of_shared_caches(&mut headers);
     }
@@ -138,8 +163,7 @@ pub async fn relay(
     }
     let (origin_done, origin_done_rx) = wit_future::new(|| Ok(()));
     let (contents, trailers) = Response::consume_body(response, origin_done_rx);
-    let bodiless = to_head || status < 200 || status == 204 || status == 304;
-    let (contents, trailers) = if bodiless || origin_headers.contains_key(http::header::CONTENT_LENGTH) {
+    let (contents, trailers) = if framed {
         (contents, trailers)
     } else {
         let (body, body_rx) = wit_stream::new::<u8>();
@@ -252,6 +276,17 @@ async fn copy_body(
         (None, None) => Ok(None),
     };
     let _ = trailers.write(settled).await;
+}
+
+/// A GET or HEAD that says it has no body: neither `Content-Length` nor `Transfer-Encoding`
+/// (RFC 9112 §6.3). Spin does not tell the component which HTTP version the client spoke,
+/// and an HTTP/2 body needs neither header, so other methods always stream theirs; a GET's
+/// or HEAD's body has no meaning (RFC 9110 §9.3.1), and one that an HTTP/2 client sends
+/// without `Content-Length` is not forwarded.
+fn has_no_body(head: &http::request::Parts) -> bool {
+    (head.method == http::Method::GET || head.method == http::Method::HEAD)
+        && !head.headers.contains_key(http::header::CONTENT_LENGTH)
+        && !head.headers.contains_key(http::header::TRANSFER_ENCODING)
 }
 
 fn header_map(fields: &Fields) -> HeaderMap {
