@@ -67,8 +67,13 @@ pub trait Platform {
     /// A variable of the component: `Ok(None)` when it is undefined, an error is the SDK's message.
     async fn variable(&self, name: &str) -> Result<Option<String>, String>;
 
-    /// Wall-clock time, milliseconds since the Unix epoch.
-    fn now_ms(&self) -> u64;
+    /// Wall-clock time, milliseconds since the Unix epoch (std's clock is wasi:clocks in every
+    /// world a component builds for, so no adapter needs its own).
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
     /// Monotonic time in nanoseconds, for durations within the instance.
     fn monotonic_ns(&self) -> u64;
     /// Completes once `ns` nanoseconds have passed. Every Redis attempt races one: a Redis

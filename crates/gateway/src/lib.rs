@@ -75,12 +75,6 @@ impl Platform for Spin {
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
-    }
-
     fn monotonic_ns(&self) -> u64 {
         monotonic_clock::now()
     }
