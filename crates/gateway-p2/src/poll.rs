@@ -31,10 +31,22 @@ pub async fn ready(subscribe: impl Fn() -> Pollable) {
 }
 
 /// Completes at `deadline` on the monotonic clock.
+///
+/// The clock is read rather than the pollable asked: from wasmtime 47 on, `ready` on a
+/// pollable made for a deadline already past answers false once (it yields to the host's
+/// runtime first), so asking a fresh one at each poll, as [`ready`] does, would never end.
 pub async fn sleep_until(deadline: u64) {
-    if monotonic_clock::now() < deadline {
-        ready(|| monotonic_clock::subscribe_instant(deadline)).await;
-    }
+    let mut registered: Option<CancelOnDropToken> = None;
+    poll_fn(|cx| {
+        registered = None;
+        if monotonic_clock::now() >= deadline {
+            return Poll::Ready(());
+        }
+        let pollable = monotonic_clock::subscribe_instant(deadline);
+        registered = Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
+        Poll::Pending
+    })
+    .await
 }
 
 /// The monotonic clock `ns` from now.

@@ -87,7 +87,13 @@ impl KeyValueStores {
                 let connection = connection
                     .get_or_try_init(|| async {
                         self.stats.connections.fetch_add(1, Ordering::Relaxed);
-                        redis::Client::open(url.as_str())?.get_connection_manager().await
+                        // Unbounded waits, as Spin's redis client (0.32) has them.
+                        let unbounded = redis::aio::ConnectionManagerConfig::new()
+                            .set_connection_timeout(None)
+                            .set_response_timeout(None);
+                        redis::Client::open(url.as_str())?
+                            .get_connection_manager_with_config(unbounded)
+                            .await
                     })
                     .await
                     .map_err(other)?

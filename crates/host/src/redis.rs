@@ -169,7 +169,15 @@ pub(crate) async fn open(app: &crate::App, address: &str) -> Result<MultiplexedC
         _ => redis::Client::open(address),
     }
     .map_err(|_| Error::InvalidAddress)?;
-    client.get_multiplexed_async_connection().await.map_err(other)
+    // Spin's redis client (0.32) waits without limit for a connection and for each reply;
+    // redis 1's defaults (1 s, 500 ms) would bound a silent Redis that Spin does not.
+    let unbounded = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(None)
+        .set_response_timeout(None);
+    client
+        .get_multiplexed_async_connection_with_config(&unbounded)
+        .await
+        .map_err(other)
 }
 
 /// `execute`, shared by both versions of the interface.
