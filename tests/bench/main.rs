@@ -434,7 +434,12 @@ async fn main() {
     let due = many_sessions(&mut conn, pool, Some(600_000));
     let to_end = many_sessions(&mut conn, pool, None);
 
-    let wasm = session_gateway_tests::workspace_root().join("target/wasm32-wasip2/release/session_gateway.wasm");
+    // The build under test follows `SGW_TEST_WORLD` (unset: spin.toml, the 0.2 build); the
+    // key-value rows are always the 0.3 build, the only one that takes key-value reads.
+    let world = session_gateway_tests::gateway::world();
+    let wasm = spin_host::Manifest::load(&session_gateway_tests::gateway::manifest_path())
+        .expect("the manifest loads")
+        .source;
     let wasm_size = std::fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
@@ -442,7 +447,7 @@ async fn main() {
         o.seconds, o.connections
     );
     println!(
-        "component: {} ({wasm_size} bytes, {:.1} KiB)\n",
+        "component ({world:?}, SGW_TEST_WORLD=p2|p3 to choose; key-value rows: P3): {} ({wasm_size} bytes, {:.1} KiB)\n",
         wasm.display(),
         wasm_size as f64 / 1024.0
     );

@@ -1,9 +1,10 @@
 //! Session reads through Spin's key-value store (`session_reads = key_value`), backed by Redis
-//! in a runtime config. The rest of the suite also runs in this mode (`SGW_TEST_READS`); these
-//! tests hold what only this mode has: no connection per request, and a store that misses or
-//! fails costing speed, never a wrong answer.
+//! in a runtime config, which only the wasi:http 0.3 build takes (spin-p3.toml): these tests
+//! load it whatever `SGW_TEST_WORLD` says. The rest of the suite also runs in this mode
+//! (`SGW_TEST_READS`); these tests hold what only this mode has: no connection per request,
+//! and a store that misses or fails costing speed, never a wrong answer.
 
-use session_gateway_tests::gateway::{World, ensure_component_built, key_value_section, temp_file, world};
+use session_gateway_tests::gateway::{World, ensure_component_built, key_value_section, manifest_of, temp_file};
 use session_gateway_tests::sessions::KEY_A;
 use session_gateway_tests::{Gateway, Origin, RedisServer, Stack};
 use spin_host::{App, LogSink};
@@ -29,7 +30,7 @@ async fn gateway(redis: &RedisServer, origin: &Origin, store_url: &str, extra: &
     );
     let runtime_config = temp_file("runtime-config", &key_value_section(store_url));
     let app = App::load_full(
-        &session_gateway_tests::gateway::manifest_path(),
+        &manifest_of(World::P3),
         &env,
         &BTreeMap::new(),
         Some(&runtime_config),
@@ -110,11 +111,8 @@ async fn a_dead_store_falls_back_to_redis_and_a_dead_redis_still_fails_closed() 
     let value =
         session_gateway_tests::sessions::create(&mut redis.connection().unwrap(), "max", serde_json::json!({}), KEY_A);
 
-    // Under 0.2 each request is an instance of its own, which forgets the rest: the store is
-    // tried once per request (README, "Builds"), each try paying the store client's retries.
-    let rests = world() == World::P3;
-    let requests = if rests { 6 } else { 2 };
-    for _ in 0..requests {
+    const REQUESTS: usize = 6;
+    for _ in 0..REQUESTS {
         let reply = session_gateway_tests::client::get(gateway.addr, "/app", &[("cookie", &cookie(&value))]).await;
         assert_eq!(reply.status, 200, "read from outbound Redis");
     }
@@ -122,7 +120,7 @@ async fn a_dead_store_falls_back_to_redis_and_a_dead_redis_still_fails_closed() 
     let instances = gateway.app.instances.load(Ordering::Relaxed) as usize;
     let failures = gateway.logs().matches("key-value store failed").count();
     assert!(
-        failures >= 1 && failures <= instances && (failures < requests || !rests),
+        failures >= 1 && failures <= instances && failures < REQUESTS,
         "after a failure the store rests, so a hanging one cannot slow every request \
          ({failures} failures, {instances} instances): {}",
         gateway.logs()
@@ -133,7 +131,7 @@ async fn a_dead_store_falls_back_to_redis_and_a_dead_redis_still_fails_closed() 
     assert_eq!(reply.status, 503, "neither answers: fail closed");
     assert_eq!(
         origin.requests_to("/app").len(),
-        requests,
+        REQUESTS,
         "the 503 never reached the origin"
     );
 }

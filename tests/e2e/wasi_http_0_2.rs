@@ -1,7 +1,6 @@
-//! The wasi:http 0.2 build (crates/gateway-p2, spin-p2.toml) in the host, which serves 0.2
-//! components as Spin does: a fresh instance per request, `fermyon:spin@2.0.0` Redis and
-//! variables. The build is not ready (it hangs on an origin response whose body pauses, see the
-//! README), so the whole suite does not run against it yet; these tests check what works.
+//! What only the wasi:http 0.2 build (crates/gateway-p2, spin.toml) has, whichever build the
+//! rest of the suite runs against: the host serves 0.2 components as Spin does, a fresh
+//! instance per request, with `fermyon:spin@2.0.0` Redis and variables.
 
 use session_gateway_tests::sessions::{self, KEY_A};
 use session_gateway_tests::{Gateway, Origin, RedisServer, client};
@@ -9,7 +8,7 @@ use session_gateway_tests::{Gateway, Origin, RedisServer, client};
 async fn p2_gateway(origin: &Origin, redis: &RedisServer) -> Gateway {
     let (o, r) = (origin.url(), redis.url());
     Gateway::start_from(
-        &session_gateway_tests::workspace_root().join("spin-p2.toml"),
+        &session_gateway_tests::gateway::manifest_of(session_gateway_tests::gateway::World::P2),
         &[("origin_url", &o), ("redis_address", &r), ("session_keys", KEY_A)],
     )
     .await
@@ -19,7 +18,7 @@ async fn p2_gateway(origin: &Origin, redis: &RedisServer) -> Gateway {
 async fn the_0_2_build_admits_sessions_and_refuses_the_rest_one_instance_per_request() {
     let (origin, mut redis) = (Origin::start().await, RedisServer::start());
     let gateway = p2_gateway(&origin, &redis).await;
-    assert!(gateway.app.is_wasi_http_0_2(), "spin-p2.toml loads the 0.2 build");
+    assert!(gateway.app.is_wasi_http_0_2(), "spin.toml loads the 0.2 build");
     let cookie = sessions::create(
         &mut redis.connection().unwrap(),
         "alice",
@@ -78,4 +77,43 @@ async fn the_0_2_build_relays_bodies_both_ways() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body.len(), body.len(), "the origin's echo came back whole");
     assert_eq!(origin.requests_to("/echo/upload")[0].body_len, body.len());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_0_2_build_refuses_key_value_reads_as_a_configuration_error() {
+    // It could not bound a key-value call, and Spin's key-value client holds a request for
+    // over 30 s while the store's Redis is down: a 503 would never come.
+    let (origin, redis) = (Origin::start().await, RedisServer::start());
+    let (o, r) = (origin.url(), redis.url());
+    let gateway = Gateway::start_from(
+        &session_gateway_tests::gateway::manifest_of(session_gateway_tests::gateway::World::P2),
+        &[
+            ("origin_url", &o),
+            ("redis_address", &r),
+            ("session_keys", KEY_A),
+            ("session_reads", "key_value"),
+            ("public_paths", "/pub"),
+        ],
+    )
+    .await;
+    let cookie = sessions::create(&mut redis.connection().unwrap(), "kim", serde_json::json!({}), KEY_A);
+    for (path, headers) in [
+        ("/p", vec![("cookie", format!("sgw_session={cookie}"))]),
+        ("/pub/x", vec![]),
+    ] {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let reply = client::get(gateway.addr, path, &headers).await;
+        assert_eq!(reply.status, 500, "{path}");
+        assert!(
+            !reply.text().contains("key_value"),
+            "the reason is logged, not told: {}",
+            reply.text()
+        );
+    }
+    assert!(origin.requests().is_empty(), "nothing is forwarded");
+    let logs = gateway.logs();
+    assert!(
+        logs.contains("variable `session_reads`") && logs.contains("wasi:http 0.3 build"),
+        "{logs}"
+    );
 }

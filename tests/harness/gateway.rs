@@ -37,14 +37,13 @@ pub fn ensure_component_built() {
     });
 }
 
-/// Which build of the gateway this test run loads: unset or `p3`, the wasi:http 0.3 build
-/// (spin.toml); `SGW_TEST_WORLD=p2`, the wasi:http 0.2 build (spin-p2.toml), which is not
-/// ready: it hangs on origin responses whose body pauses, so `scripts/test` does not run the
-/// suite against it yet (tests/e2e/wasi_http_0_2.rs checks what works).
+/// Which build of the gateway this test run loads: unset or `p2`, the wasi:http 0.2 build
+/// (spin.toml, for released Spin); `SGW_TEST_WORLD=p3`, the wasi:http 0.3 build
+/// (spin-p3.toml). `scripts/test` runs the end-to-end suite against both.
 pub fn world() -> World {
     match std::env::var("SGW_TEST_WORLD").as_deref() {
-        Ok("p2") => World::P2,
-        Ok("p3") | Err(_) => World::P3,
+        Ok("p2") | Err(_) => World::P2,
+        Ok("p3") => World::P3,
         Ok(other) => panic!("SGW_TEST_WORLD must be p2 or p3, not {other}"),
     }
 }
@@ -57,12 +56,17 @@ pub enum World {
     P3,
 }
 
+/// The manifest of `world`'s build.
+pub fn manifest_of(world: World) -> std::path::PathBuf {
+    crate::workspace_root().join(match world {
+        World::P2 => "spin.toml",
+        World::P3 => "spin-p3.toml",
+    })
+}
+
 /// The manifest of this run's build.
 pub fn manifest_path() -> std::path::PathBuf {
-    crate::workspace_root().join(match world() {
-        World::P2 => "spin-p2.toml",
-        World::P3 => "spin.toml",
-    })
+    manifest_of(world())
 }
 
 /// Builds the benchmark's floor component (`tests/floor`) and returns its manifest.
@@ -195,7 +199,8 @@ impl Gateway {
 
     /// The gateway in the README's recommended production configuration (every variable in
     /// a runtime config's static provider) with session reads through the `default`
-    /// key-value store, which the same runtime config backs with Redis at `store_url`.
+    /// key-value store, which the same runtime config backs with Redis at `store_url`. Always
+    /// the wasi:http 0.3 build: the 0.2 one refuses key-value reads.
     pub async fn start_reading_key_value(variables: &[(&str, &str)], store_url: &str) -> Self {
         ensure_component_built();
         let mut given: BTreeMap<String, String> =
@@ -204,7 +209,7 @@ impl Gateway {
         let file = runtime_config_with(&given);
         let text = std::fs::read_to_string(&file).expect("runtime config") + "\n" + &key_value_section(store_url);
         let app = App::load_full(
-            &manifest_path(),
+            &manifest_of(World::P3),
             &HashMap::new(),
             &BTreeMap::new(),
             Some(&temp_file("runtime-config", &text)),
@@ -268,7 +273,12 @@ pub fn runtime_config_with(values: &BTreeMap<String, String>) -> std::path::Path
 /// end-to-end suite with reads through Spin's key-value store (`scripts/test` runs it both
 /// ways); unset or `redis`, through outbound Redis.
 pub fn key_value_reads() -> bool {
-    std::env::var("SGW_TEST_READS").is_ok_and(|v| v == "key_value")
+    let key_value = std::env::var("SGW_TEST_READS").is_ok_and(|v| v == "key_value");
+    assert!(
+        !(key_value && world() == World::P2),
+        "SGW_TEST_READS=key_value needs SGW_TEST_WORLD=p3: the 0.2 build refuses key-value reads"
+    );
+    key_value
 }
 
 /// The runtime config section that backs the `default` key-value store with `redis_url`.

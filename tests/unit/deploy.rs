@@ -366,3 +366,22 @@ fn no_signing_key_is_written_anywhere_in_deploy() {
     }
     assert!(Path::new(&root().join("deploy/kubernetes/kustomization.yaml")).exists());
 }
+
+#[test]
+fn the_two_manifests_are_one_application_but_for_the_build() {
+    // spin.toml (0.2) and spin-p3.toml (0.3) must not drift: a variable or an allowed host
+    // added to one only would make the builds behave differently under the same settings.
+    let table = |name: &str| -> toml::Table {
+        let mut doc: toml::Table = std::fs::read_to_string(root().join(name)).unwrap().parse().unwrap();
+        let component = doc["component"]["gateway"].as_table_mut().unwrap();
+        let source = component.remove("source").expect("a source");
+        let build = component.remove("build").expect("a build");
+        assert!(source.as_str().unwrap().ends_with(".wasm"), "{name}");
+        assert!(build["command"].as_str().unwrap().starts_with("cargo build"), "{name}");
+        doc
+    };
+    assert_eq!(table("spin.toml"), table("spin-p3.toml"));
+    let source = |name: &str| Manifest::load(&root().join(name)).unwrap().source;
+    assert!(source("spin.toml").ends_with("session_gateway_p2.wasm"));
+    assert!(source("spin-p3.toml").ends_with("session_gateway.wasm"));
+}

@@ -47,6 +47,9 @@ pub trait Platform {
     type Connection;
     /// An open key-value store. Kept for the instance's life once opened, hence `'static`.
     type KeyValueStore: 'static;
+    /// Whether [`Platform::wait_for`] can bound a Redis or key-value call. Not in the
+    /// wasi:http 0.2 world, whose host calls block the component until they return.
+    const BOUNDS_HOST_CALLS: bool = true;
 
     /// Opens a connection to the Redis at `address` (`redis://host:port`).
     async fn redis_open(&self, address: &str) -> Result<Self::Connection, RedisError>;

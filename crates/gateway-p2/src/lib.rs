@@ -37,6 +37,7 @@ struct Spin;
 impl Platform for Spin {
     type Connection = redis::Connection;
     type KeyValueStore = key_value::Store;
+    const BOUNDS_HOST_CALLS: bool = false;
 
     async fn redis_open(&self, address: &str) -> Result<redis::Connection, RedisError> {
         redis::Connection::open(address).map_err(redis_error)
