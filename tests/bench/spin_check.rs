@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Bound on any one exchange: the 0.2 build is known to hang on a pausing body under some
-/// wasmtime versions, and a hang must show up as a FAIL, not as a stuck run.
+/// Bound on any one exchange: the 0.2 build once hung on a pausing body under wasmtime 47, and
+/// a hang must show up as a FAIL, not as a stuck run.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// A response that waited for a delayed ACK takes about 40 ms on Linux; one that did not,

@@ -82,8 +82,8 @@ pub trait Platform {
     /// Completes once `ns` nanoseconds have passed. Every Redis attempt races one: a Redis
     /// that accepts and never answers must not hang the request. Where the SDK's Redis and
     /// key-value calls are synchronous (wasi:http 0.2), the attempt has completed before the
-    /// timer is first polled, so the timer never wins there and bounds nothing: the host's
-    /// own timeouts are what is left.
+    /// timer is first polled, so the timer never wins there and bounds nothing (Spin's Redis
+    /// client has no timeout either).
     async fn wait_for(&self, ns: u64);
 
     /// Fills `bytes` from the host's CSPRNG; an error is the source's message.

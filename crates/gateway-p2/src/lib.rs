@@ -96,8 +96,8 @@ impl Platform for Spin {
     /// future with nothing registered). It never wins here: the Redis calls it races are
     /// synchronous host calls, done before the timer is first polled, and nothing in the
     /// component runs while one is blocked. A Redis that accepts and never answers holds the
-    /// request until the host's own Redis timeouts give up, and `redis_timeout` bounds nothing
-    /// in this build.
+    /// request as long as it is silent (Spin's Redis client has no timeout), and
+    /// `redis_timeout` bounds nothing in this build.
     async fn wait_for(&self, ns: u64) {
         poll::sleep_until(poll::after(ns)).await
     }
