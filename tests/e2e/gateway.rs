@@ -14,6 +14,9 @@ use session_gateway_tests::{Gateway, Origin, RedisServer, Stack, send};
 use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
+/// Request headers, as the cases of a table give them.
+type Headers<'a> = &'a [(&'a str, &'a str)];
+
 fn cookie(value: &str) -> String {
     format!("sgw_session={value}")
 }
@@ -339,14 +342,21 @@ async fn invalid_configuration_gives_500_and_names_the_variable() {
     let origin = Origin::start().await;
     let value = sessions::create(&mut redis.connection().unwrap(), "alice", serde_json::json!({}), KEY_A);
     let (o, r) = (origin.url(), redis.url());
-    let cases: [(&[(&str, &str)], &str); 5] = [
+    let with_session = cookie(&value);
+    let session: Headers = &[("cookie", &with_session)];
+    let navigation: Headers = &[("accept", "text/html")];
+    // Each request reads the variables its path needs (see `each_path_reads_only_the_variables_it_needs`),
+    // so each case sends one that reads the bad one.
+    let cases: [(Headers, &str, Headers); 5] = [
         (
             &[("origin_url", &o), ("redis_address", &r), ("session_keys", "")],
             "session_keys",
+            session,
         ),
         (
             &[("origin_url", &o), ("redis_address", &r), ("session_keys", "short")],
             "session_keys",
+            session,
         ),
         (
             &[
@@ -355,6 +365,7 @@ async fn invalid_configuration_gives_500_and_names_the_variable() {
                 ("session_keys", KEY_A),
             ],
             "origin_url",
+            session,
         ),
         (
             &[
@@ -364,6 +375,7 @@ async fn invalid_configuration_gives_500_and_names_the_variable() {
                 ("login_url", "//evil.example"),
             ],
             "login_url",
+            navigation,
         ),
         (
             &[
@@ -373,11 +385,12 @@ async fn invalid_configuration_gives_500_and_names_the_variable() {
                 ("user_header", "connection"),
             ],
             "user_header",
+            session,
         ),
     ];
-    for (vars, variable) in cases {
+    for (vars, variable, headers) in cases {
         let gateway = Gateway::start(vars).await;
-        let reply = get(gateway.addr, "/private", &[("cookie", &cookie(&value))]).await;
+        let reply = get(gateway.addr, "/private", headers).await;
         assert_eq!(reply.status, 500, "{variable}");
         assert!(
             !reply.text().contains(variable),
@@ -392,6 +405,33 @@ async fn invalid_configuration_gives_500_and_names_the_variable() {
         origin.requests().is_empty(),
         "nothing is forwarded with a bad configuration"
     );
+}
+
+/// The cookie settings are read only when the origin sends a hook: a bad one fails that
+/// response with 500 and writes no session, while requests that never read it are served.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_cookie_setting_fails_the_login_that_reads_it_and_writes_nothing() {
+    let stack = Stack::start(&[("public_paths", "/reflect/public"), ("cookie_same_site", "sometimes")]).await;
+    let value = stack.create_session("alice", serde_json::json!({}));
+    let served = stack.get("/app", &[("cookie", &cookie(&value))]).await;
+    assert_eq!(served.status, 200, "a request without hooks reads no cookie setting");
+    let mut conn = stack.redis.connection().unwrap();
+    let keys_before: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+
+    let login = stack
+        .get("/reflect/public", &[("x-reflect-x-sgw-login", r#"{"user_id":"bob"}"#)])
+        .await;
+
+    assert_eq!(login.status, 500, "{}", login.text());
+    assert!(login.headers.get_all("set-cookie").iter().next().is_none());
+    let keys_after: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut conn).unwrap();
+    assert_eq!(
+        keys_after.len(),
+        keys_before.len(),
+        "no session was written: {keys_after:?}"
+    );
+    let logs = stack.gateway.logs();
+    assert!(logs.contains("`cookie_same_site`"), "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -984,4 +1024,60 @@ async fn a_streaming_origin_streams_through() {
     })
     .await
     .expect("the streaming relay hung");
+}
+
+/// Under Spin each lookup served by the environment provider costs a `block_in_place`:
+/// a request reads only the sections of the configuration its path needs, and an instance
+/// that serves many requests (wasi:http 0.3) reads each section once.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_path_reads_only_the_variables_it_needs() {
+    let stack = Stack::start(&[("public_paths", "/pub")]).await;
+    let value = stack.create_session("alice", serde_json::json!({}));
+    let (signed, _) = value.rsplit_once('.').unwrap();
+    let tampered = format!("{signed}.AAAA");
+    let lookups = || stack.gateway.app.variables.stats.snapshot().0;
+    // session_format, cookie_name
+    let which_cookie = 2;
+    // public_paths, login_url
+    let routing = 2;
+    // session_keys
+    let keys = 1;
+    // redis_address, redis_replicas, redis_sentinels, redis_cluster_nodes, session_reads,
+    // key_prefix, and redis_timeout_ms where a Redis call can be bounded (0.3)
+    let store = if world() == World::P3 { 7 } else { 6 };
+    // idle_timeout, absolute_timeout, refresh_fraction, session_touch_secs
+    let lifetimes = 4;
+    // origin_url, origin_timeout_ms, user_header, data_header, hook_header_prefix
+    let forwarding = 5;
+    let (tampered, valid) = (cookie(&tampered), cookie(&value));
+    let paths: [(&str, Headers, u16, u64); 4] = [
+        ("/private", &[], 401, which_cookie + routing),
+        ("/pub/x", &[], 200, which_cookie + routing + forwarding),
+        ("/private", &[("cookie", &tampered)], 401, which_cookie + keys + routing),
+        (
+            "/private",
+            &[("cookie", &valid)],
+            200,
+            which_cookie + keys + store + lifetimes + forwarding,
+        ),
+    ];
+    let mut read = Vec::new();
+    for _round in 0..2 {
+        for (path, headers, status, _) in &paths {
+            let before = lookups();
+            let reply = stack.get(path, headers).await;
+            assert_eq!(reply.status, *status, "{path}: {}", reply.text());
+            read.push(lookups() - before);
+        }
+    }
+    let expected: Vec<u64> = match world() {
+        // A fresh instance per request: every request reads its sections.
+        World::P2 => paths.iter().chain(&paths).map(|p| p.3).collect(),
+        // One instance: each section is read by the first request that needs it, once.
+        World::P3 => vec![which_cookie + routing, forwarding, keys, store + lifetimes, 0, 0, 0, 0],
+    };
+    assert_eq!(
+        read, expected,
+        "variable lookups per request, two rounds of the four paths"
+    );
 }

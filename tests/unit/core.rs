@@ -777,15 +777,63 @@ fn with(extra: (&'static str, &'static str)) -> Vec<(&'static str, &'static str)
     v
 }
 
+/// The gateway looks variables up as its sections ask for them, and only declared ones:
+/// every name asked for, under every format and topology, is in `VARIABLES`, and every
+/// declared one is asked for by some configuration.
+#[test]
+fn sections_ask_only_for_declared_variables_and_each_is_asked_for() {
+    let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let settings: [&[(&str, &str)]; 9] = [
+        &[
+            ("login_url", "/login"),
+            ("redis_sentinels", "redis://s:26379"),
+            ("redis_master_name", "m"),
+        ],
+        &[("session_format", "express")],
+        &[
+            ("session_format", "flask"),
+            ("session_cookie_signed", "true"),
+            ("session_touch_secs", "60"),
+        ],
+        &[("session_format", "django")],
+        &[("session_format", "php"), ("session_php_sid", "26,5")],
+        &[
+            ("session_format", "laravel"),
+            ("session_keys", "base64:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        ],
+        &[("session_format", "spring"), ("session_cookie_base64", "false")],
+        &[("redis_cluster_nodes", "redis://c:7000")],
+        &[("cookie_domain", "example.com")],
+    ];
+    for extra in settings {
+        let vars: Vec<(&str, &str)> = BASE
+            .iter()
+            .copied()
+            .filter(|(n, _)| extra.iter().all(|(e, _)| e != n))
+            .chain(extra.iter().copied())
+            .collect();
+        Config::parse(|name| {
+            asked.borrow_mut().insert(name.to_owned());
+            vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
+        })
+        .unwrap_or_else(|e| panic!("{extra:?}: {e}"));
+    }
+    let declared: std::collections::BTreeSet<String> = config::VARIABLES.iter().map(|v| v.to_string()).collect();
+    assert_eq!(asked.into_inner(), declared);
+}
+
 #[test]
 fn defaults_make_a_valid_configuration() {
     let config = parse(&BASE).unwrap();
     assert_eq!(config.cookie.name, "sgw_session");
-    assert_eq!(config.key_prefix, "sgw:session:");
-    assert_eq!(config.identity_headers, identity());
-    assert!(config.login.is_none());
-    assert_eq!(config.origin.authority.as_str(), "127.0.0.1:8080");
-    assert_eq!(config.session_key(&id(1)), format!("sgw:session:{}", id(1).as_str()));
+    assert_eq!(config.sessions.key_prefix, "sgw:session:");
+    assert_eq!(config.forwarding.identity_headers, identity());
+    assert!(config.routing.login.is_none());
+    assert_eq!(config.forwarding.origin.authority.as_str(), "127.0.0.1:8080");
+    assert_eq!(
+        config.sessions.session_key(&id(1)),
+        format!("sgw:session:{}", id(1).as_str())
+    );
     assert!(parse(&with(("origin_url", "https://app.internal/"))).is_ok());
 }
 
@@ -843,10 +891,10 @@ fn the_express_format_takes_express_defaults_and_secrets() {
     vars.push(("session_keys", "keyboard cat"));
     let config = parse(&vars).unwrap();
     assert_eq!(config.cookie.name, "connect.sid");
-    assert_eq!(config.key_prefix, "sess:");
-    assert_eq!(config.format.name(), "express");
+    assert_eq!(config.sessions.key_prefix, "sess:");
+    assert_eq!(config.sessions.format.name(), "express");
     assert_eq!(
-        config.session_key(&id(1)),
+        config.sessions.session_key(&id(1)),
         format!("sess:{}", id(1).as_str()),
         "no hash tag"
     );
@@ -854,14 +902,14 @@ fn the_express_format_takes_express_defaults_and_secrets() {
     assert_eq!(parse(&vars).unwrap_err().variable, "session_user_pointer");
     let django = parse(&with(("session_format", "django"))).unwrap();
     assert_eq!(
-        (django.cookie.name.as_str(), django.key_prefix.as_str()),
+        (django.cookie.name.as_str(), django.sessions.key_prefix.as_str()),
         ("sessionid", ":1:django.contrib.sessions.cache")
     );
-    assert_eq!(django.touch, None, "no touch unless asked");
+    assert_eq!(django.lifetimes.touch, None, "no touch unless asked");
     let mut touching = with(("session_format", "django"));
     touching.push(("session_touch_secs", "1209600"));
     assert_eq!(
-        parse(&touching).unwrap().touch.map(|t| t.lifetime_secs),
+        parse(&touching).unwrap().lifetimes.touch.map(|t| t.lifetime_secs),
         Some(1_209_600)
     );
     touching.push(("session_touch_secs", "soon"));
@@ -869,7 +917,7 @@ fn the_express_format_takes_express_defaults_and_secrets() {
     assert_eq!(parse(&touching).unwrap_err().variable, "session_touch_secs");
     let spring = parse(&with(("session_format", "spring"))).unwrap();
     assert_eq!(
-        (spring.cookie.name.as_str(), spring.key_prefix.as_str()),
+        (spring.cookie.name.as_str(), spring.sessions.key_prefix.as_str()),
         ("SESSION", "spring:session:sessions:")
     );
     for (name, value) in [
@@ -887,7 +935,7 @@ fn the_express_format_takes_express_defaults_and_secrets() {
     laravel.push(("session_keys", "base64:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="));
     let config = parse(&laravel).unwrap();
     assert_eq!(
-        (config.cookie.name.as_str(), config.key_prefix.as_str()),
+        (config.cookie.name.as_str(), config.sessions.key_prefix.as_str()),
         ("laravel-session", "laravel-database-laravel-cache-"),
         "Laravel 13's skeleton"
     );
@@ -898,7 +946,7 @@ fn the_express_format_takes_express_defaults_and_secrets() {
     assert!(!error.to_string().contains("c2hvcnQ"), "{error}");
     let php = parse(&with(("session_format", "php"))).unwrap();
     assert_eq!(
-        (php.cookie.name.as_str(), php.key_prefix.as_str()),
+        (php.cookie.name.as_str(), php.sessions.key_prefix.as_str()),
         ("PHPSESSID", "PHPREDIS_SESSION:")
     );
     for (name, value) in [
@@ -920,9 +968,9 @@ fn the_express_format_takes_express_defaults_and_secrets() {
 
 #[test]
 fn session_reads_default_to_outbound_redis() {
-    assert_eq!(parse(&BASE).unwrap().reads, config::SessionReads::Redis);
+    assert_eq!(parse(&BASE).unwrap().sessions.reads, config::SessionReads::Redis);
     assert_eq!(
-        parse(&with(("session_reads", "key_value"))).unwrap().reads,
+        parse(&with(("session_reads", "key_value"))).unwrap().sessions.reads,
         config::SessionReads::KeyValue
     );
 }
@@ -1233,7 +1281,7 @@ fn cookie_prefix_rules_are_enforced() {
 fn lifecycle_settings_are_validated_with_the_variable_named() {
     let config = parse(&BASE).unwrap();
     assert_eq!(
-        config.expiry,
+        config.lifetimes.expiry,
         Expiry {
             idle_secs: 1800,
             absolute_secs: 86400,
@@ -1241,7 +1289,7 @@ fn lifecycle_settings_are_validated_with_the_variable_named() {
         }
     );
     assert!(config.cookie.secure && !config.cookie.persistent);
-    assert_eq!(config.hook_headers.login.as_str(), "x-sgw-login");
+    assert_eq!(config.forwarding.hook_headers.login.as_str(), "x-sgw-login");
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("idle_timeout", "0")], "idle_timeout"),
         (&[("idle_timeout", "ten")], "idle_timeout"),
@@ -1391,8 +1439,8 @@ proptest! {
 #[test]
 fn redis_topology_settings() {
     let config = parse(&BASE).unwrap();
-    assert_eq!(config.redis.primary, "redis://127.0.0.1:6379");
-    assert!(config.redis.replicas.is_empty() && config.redis.sentinel.is_none());
+    assert_eq!(config.sessions.redis.primary, "redis://127.0.0.1:6379");
+    assert!(config.sessions.redis.replicas.is_empty() && config.sessions.redis.sentinel.is_none());
     let mut vars: Vec<(&str, &str)> = BASE.to_vec();
     vars.extend([
         ("redis_replicas", "redis://r1:6379, redis://r2:6380"),
@@ -1400,8 +1448,8 @@ fn redis_topology_settings() {
         ("redis_master_name", "m"),
     ]);
     let config = parse(&vars).unwrap();
-    assert_eq!(config.redis.replicas, ["redis://r1:6379", "redis://r2:6380"]);
-    assert_eq!(config.redis.sentinel.as_ref().unwrap().master_name, "m");
+    assert_eq!(config.sessions.redis.replicas, ["redis://r1:6379", "redis://r2:6380"]);
+    assert_eq!(config.sessions.redis.sentinel.as_ref().unwrap().master_name, "m");
     for (extra, variable) in [
         (("redis_replicas", "http://r1"), "redis_replicas"),
         (("redis_sentinels", "redis://s1:26379"), "redis_master_name"),
@@ -1414,6 +1462,7 @@ fn redis_topology_settings() {
     // A primary that Sentinel moved keeps its credentials and database.
     let moved = parse(&with(("redis_address", "redis://u:p@old:6379/2")))
         .unwrap()
+        .sessions
         .redis
         .primary_at("10.0.0.9", "6380");
     assert_eq!(moved.as_deref(), Some("redis://u:p@10.0.0.9:6380/2"));

@@ -326,7 +326,7 @@ fn every_variable_is_set_and_only_the_keys_come_from_a_secret() {
     let config = config.unwrap_or_else(|e| panic!("{e}"));
     // SpinKube's shim runs the wasi:http 0.2 build, whose flow refuses key-value reads.
     assert_ne!(
-        config.reads,
+        config.sessions.reads,
         session_gateway_core::config::SessionReads::KeyValue,
         "the 0.2 build refuses session_reads = key_value"
     );

@@ -1,7 +1,7 @@
 //! The gateway's configuration, parsed from Spin variables into a [`Config`] that only
 //! exists when every value is valid. Each error names the variable at fault.
 
-use crate::cookie_codec::{CookieCodec, SignedCookieV1};
+use crate::cookie_codec::{CookieCodec, Pick, SignedCookieV1};
 use crate::django::{self, DjangoCookie};
 use crate::expiry::{Expiry, Touch};
 use crate::express::{self, ExpressCookie};
@@ -279,39 +279,233 @@ impl RedisTopology {
     }
 }
 
+/// A variable lookup as the sections read it: trimmed, `None` when unset or empty.
+pub type Variables<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The whole configuration, every section parsed and checked: what a deployment check
+/// wants. A request reads only the sections its path needs (see each section), so under
+/// Spin, where each variable lookup has a cost, a request pays for what it uses.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub origin: Origin,
-    pub redis: RedisTopology,
+    pub session_cookie: SessionCookie,
+    pub routing: Routing,
     pub codec: Codec,
-    pub format: SessionFormat,
+    pub sessions: Sessions,
+    pub lifetimes: Lifetimes,
+    pub forwarding: Forwarding,
     pub cookie: CookieSettings,
-    pub key_prefix: String,
-    pub public_paths: PublicPaths,
-    pub login: Option<LoginRedirect>,
-    pub identity_headers: IdentityHeaders,
-    pub hook_headers: HookHeaders,
-    pub expiry: Expiry,
-    /// Bound on each Redis call (connect included): past it the request fails closed.
-    pub redis_timeout: Duration,
-    /// Bound on connecting to the origin and on its first response byte.
-    pub origin_timeout: Duration,
-    pub reads: SessionReads,
-    /// A framework's touch-on-read, when turned on (foreign formats only).
-    pub touch: Option<Touch>,
 }
 
 impl Config {
     /// Builds the configuration from a variable lookup (`None` or empty: not set).
     pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let required = |name: &'static str| get(name).ok_or_else(|| ConfigError::new(name, "is not set"));
-        let or_default = |name: &str, default: &str| get(name).unwrap_or_else(|| default.to_owned());
+        let get = trimmed(lookup);
+        let session_cookie = SessionCookie::parse(&get)?;
+        Ok(Self {
+            forwarding: Forwarding::parse(&get)?,
+            sessions: Sessions::parse(&get, session_cookie.format, true)?,
+            codec: Codec::parse(&get, &session_cookie)?,
+            routing: Routing::parse(&get)?,
+            lifetimes: Lifetimes::parse(&get, session_cookie.format)?,
+            cookie: CookieSettings::parse(&get, &session_cookie)?,
+            session_cookie,
+        })
+    }
+}
 
-        let origin = parse_origin(&required(ORIGIN_URL)?)?;
-        let redis_address = parse_redis_address(REDIS_ADDRESS, &required(REDIS_ADDRESS)?)?;
+/// `lookup` as the sections read variables: trimmed, and empty taken for unset.
+pub fn trimmed(lookup: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> {
+    move |name| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn required(get: Variables<'_>, name: &'static str) -> Result<String, ConfigError> {
+    get(name).ok_or_else(|| ConfigError::new(name, "is not set"))
+}
+
+fn or_default(get: Variables<'_>, name: &str, default: &str) -> String {
+    get(name).unwrap_or_else(|| default.to_owned())
+}
+
+/// Whose sessions, by name alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormatName {
+    Native,
+    Express,
+    Flask,
+    Django,
+    Php,
+    Laravel,
+    Spring,
+}
+
+impl FormatName {
+    fn parse(value: &str) -> Result<Self, ConfigError> {
+        Ok(match value {
+            "native" => Self::Native,
+            "express" => Self::Express,
+            "flask" => Self::Flask,
+            "django" => Self::Django,
+            "php" => Self::Php,
+            "laravel" => Self::Laravel,
+            "spring" => Self::Spring,
+            other => {
+                return Err(ConfigError::new(
+                    SESSION_FORMAT,
+                    format!(
+                        "must be `native`, `express`, `flask`, `django`, `php`, `laravel` or `spring`, not `{other}`"
+                    ),
+                ));
+            }
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Express => "express",
+            Self::Flask => "flask",
+            Self::Django => "django",
+            Self::Php => "php",
+            Self::Laravel => "laravel",
+            Self::Spring => "spring",
+        }
+    }
+
+    /// Which of the request's cookies of that name the app reads, so the gateway reads the same.
+    pub fn pick(self) -> Pick {
+        match self {
+            Self::Native | Self::Spring => Pick::AnyThatVerifies,
+            Self::Php | Self::Laravel => Pick::AsPhp,
+            Self::Express | Self::Flask | Self::Django => Pick::First,
+        }
+    }
+
+    fn defaults(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Native => (defaults::COOKIE_NAME, defaults::KEY_PREFIX),
+            Self::Express => (express::DEFAULT_COOKIE_NAME, express::DEFAULT_KEY_PREFIX),
+            Self::Flask => (flask::DEFAULT_COOKIE_NAME, flask::DEFAULT_KEY_PREFIX),
+            Self::Django => (django::DEFAULT_COOKIE_NAME, django::DEFAULT_KEY_PREFIX),
+            Self::Php => (php::DEFAULT_COOKIE_NAME, php::DEFAULT_KEY_PREFIX),
+            Self::Laravel => (laravel::DEFAULT_COOKIE_NAME, laravel::DEFAULT_KEY_PREFIX),
+            Self::Spring => (spring::DEFAULT_COOKIE_NAME, spring::DEFAULT_KEY_PREFIX),
+        }
+    }
+}
+
+/// Which cookie holds the session: every request reads this section first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCookie {
+    pub format: FormatName,
+    pub name: String,
+}
+
+impl SessionCookie {
+    pub fn parse(get: Variables<'_>) -> Result<Self, ConfigError> {
+        let format = FormatName::parse(&or_default(get, SESSION_FORMAT, defaults::SESSION_FORMAT))?;
+        let name = or_default(get, COOKIE_NAME, format.defaults().0);
+        if !is_cookie_name(&name) {
+            return Err(ConfigError::new(
+                COOKIE_NAME,
+                "is not a valid cookie name (RFC 6265 token)",
+            ));
+        }
+        Ok(Self { format, name })
+    }
+}
+
+/// What requests without a session meet: read only for those.
+#[derive(Debug, Clone)]
+pub struct Routing {
+    pub public_paths: PublicPaths,
+    pub login: Option<LoginRedirect>,
+}
+
+impl Routing {
+    pub fn parse(get: Variables<'_>) -> Result<Self, ConfigError> {
+        let public_paths = PublicPaths::parse(&get(PUBLIC_PATHS).unwrap_or_default())
+            .map_err(|p| ConfigError::new(PUBLIC_PATHS, p))?;
+        let login = match get(LOGIN_URL) {
+            None => None,
+            Some(url) => {
+                let param = or_default(get, LOGIN_NEXT_PARAM, defaults::LOGIN_NEXT_PARAM);
+                if !param
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                {
+                    return Err(ConfigError::new(
+                        LOGIN_NEXT_PARAM,
+                        "may hold only letters, digits, '_' and '-'",
+                    ));
+                }
+                Some(LoginRedirect::new(&url, param).map_err(|p| ConfigError::new(LOGIN_URL, p))?)
+            }
+        };
+        Ok(Self { public_paths, login })
+    }
+}
+
+impl Codec {
+    /// Read only when the request carries a cookie of the session's name. Formats whose
+    /// cookie is not signed by the gateway's keys do not read `session_keys`.
+    pub fn parse(get: Variables<'_>, cookie: &SessionCookie) -> Result<Self, ConfigError> {
+        let secrets = || required(get, SESSION_KEYS);
+        let keys = |e: &dyn std::fmt::Display| ConfigError::new(SESSION_KEYS, e.to_string());
+        Ok(match cookie.format {
+            FormatName::Native => Self::Native(SignedCookieV1::new(KeyRing::parse(&secrets()?).map_err(|e| keys(&e))?)),
+            FormatName::Express => Self::Express(ExpressCookie::new(
+                KeyRing::parse_with_minimum(&secrets()?, 1).map_err(|e| keys(&e))?,
+            )),
+            FormatName::Flask => Self::Flask(if flag(get, SESSION_COOKIE_SIGNED, false)? {
+                FlaskCookie::signed(secrets()?.split(',').map(str::trim).filter(|s| !s.is_empty()))
+            } else {
+                FlaskCookie::unsigned()
+            }),
+            FormatName::Django => Self::Django(DjangoCookie),
+            FormatName::Spring => Self::Spring(if flag(get, SESSION_COOKIE_BASE64, true)? {
+                SpringCookie::base64()
+            } else {
+                SpringCookie::raw()
+            }),
+            // The cookie value's prefix is an HMAC of the cookie's name: the codec needs it.
+            FormatName::Laravel => Self::Laravel(LaravelCookie::new(&cookie.name, &secrets()?).map_err(|e| keys(&e))?),
+            FormatName::Php => Self::Php(match get(SESSION_PHP_SID) {
+                None => PhpCookie::default(),
+                Some(sid) => sid
+                    .split_once(',')
+                    .and_then(|(length, bits)| {
+                        PhpCookie::configured(length.trim().parse().ok()?, bits.trim().parse().ok()?)
+                    })
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            SESSION_PHP_SID,
+                            "must be `<session.sid_length>,<session.sid_bits_per_character>` such as `26,5` \
+                             (22 to 256 characters, 4 to 6 bits)",
+                        )
+                    })?,
+            }),
+        })
+    }
+}
+
+/// Where sessions live and how their records read: read once a cookie verifies, or when a
+/// hook writes.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    pub redis: RedisTopology,
+    pub reads: SessionReads,
+    pub key_prefix: String,
+    /// Bound on each Redis call (connect included): past it the request fails closed.
+    pub redis_timeout: Duration,
+    pub format: SessionFormat,
+}
+
+impl Sessions {
+    /// `calls_bounded`: whether the build can bound a Redis call at all. Where it cannot
+    /// (wasi:http 0.2), `redis_timeout_ms` is not read and key-value reads are refused.
+    pub fn parse(get: Variables<'_>, format: FormatName, calls_bounded: bool) -> Result<Self, ConfigError> {
         let redis = RedisTopology {
-            primary: redis_address,
+            primary: parse_redis_address(REDIS_ADDRESS, &required(get, REDIS_ADDRESS)?)?,
             replicas: parse_redis_list(REDIS_REPLICAS, get(REDIS_REPLICAS))?,
             sentinel: match parse_redis_list(REDIS_SENTINELS, get(REDIS_SENTINELS))? {
                 sentinels if sentinels.is_empty() => None,
@@ -323,7 +517,7 @@ impl Config {
             },
             cluster: parse_redis_list(REDIS_CLUSTER_NODES, get(REDIS_CLUSTER_NODES))?,
         };
-        let reads = match or_default(SESSION_READS, defaults::SESSION_READS).as_str() {
+        let reads = match or_default(get, SESSION_READS, defaults::SESSION_READS).as_str() {
             "redis" => SessionReads::Redis,
             "key_value" if !redis.cluster.is_empty() => {
                 return Err(ConfigError::new(
@@ -340,6 +534,23 @@ impl Config {
                      replica",
                 ));
             }
+            "key_value" if format == FormatName::Spring => {
+                return Err(ConfigError::new(
+                    SESSION_READS,
+                    "`key_value` cannot be used with `spring`: Spring keeps each session in a Redis hash, and Spin's \
+                     key-value store reads strings only",
+                ));
+            }
+            // Measured under Spin 3.6.3: with the store's Redis down, each request waited over
+            // 30 s in Spin's key-value client, where 503 is the answer owed.
+            "key_value" if !calls_bounded => {
+                return Err(ConfigError::new(
+                    SESSION_READS,
+                    "`key_value` needs the wasi:http 0.3 build (spin-p3.toml): in this build a key-value call \
+                     cannot be bounded, and a Redis that is down would hold every request in Spin's key-value \
+                     client instead of failing it",
+                ));
+            }
             "key_value" => SessionReads::KeyValue,
             other => {
                 return Err(ConfigError::new(
@@ -348,284 +559,17 @@ impl Config {
                 ));
             }
         };
-        let secrets = required(SESSION_KEYS)?;
-        let user_pointer = |default: &str| {
-            let pointer = or_default(SESSION_USER_POINTER, default);
-            if pointer.starts_with('/') {
-                Ok(pointer)
-            } else {
-                Err(ConfigError::new(
-                    SESSION_USER_POINTER,
-                    "must be a JSON pointer such as `/passport/user`",
-                ))
-            }
+        let redis_timeout = if calls_bounded {
+            millis(get, REDIS_TIMEOUT_MS, defaults::REDIS_TIMEOUT_MS)?
+        } else {
+            defaults::REDIS_TIMEOUT_MS
         };
-        let data_keys = get(SESSION_DATA_KEYS).map(|keys| {
-            keys.split(',')
-                .map(str::trim)
-                .filter(|k| !k.is_empty())
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        });
-        let (codec, format, default_cookie, default_prefix) = match or_default(SESSION_FORMAT, defaults::SESSION_FORMAT)
-            .as_str()
-        {
-            "native" => (
-                Codec::Native(SignedCookieV1::new(
-                    KeyRing::parse(&secrets).map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?,
-                )),
-                SessionFormat::Native,
-                defaults::COOKIE_NAME,
-                defaults::KEY_PREFIX,
-            ),
-            "express" => (
-                Codec::Express(ExpressCookie::new(
-                    KeyRing::parse_with_minimum(&secrets, 1)
-                        .map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?,
-                )),
-                SessionFormat::Express(ForeignRecord {
-                    user_pointer: user_pointer(express::DEFAULT_USER_POINTER)?,
-                    data_keys,
-                }),
-                express::DEFAULT_COOKIE_NAME,
-                express::DEFAULT_KEY_PREFIX,
-            ),
-            "flask" => (
-                Codec::Flask(if flag(&get, SESSION_COOKIE_SIGNED, false)? {
-                    FlaskCookie::signed(secrets.split(',').map(str::trim).filter(|s| !s.is_empty()))
-                } else {
-                    FlaskCookie::unsigned()
-                }),
-                SessionFormat::Flask(ForeignRecord {
-                    user_pointer: user_pointer(flask::DEFAULT_USER_POINTER)?,
-                    data_keys,
-                }),
-                flask::DEFAULT_COOKIE_NAME,
-                flask::DEFAULT_KEY_PREFIX,
-            ),
-            "django" => (
-                Codec::Django(DjangoCookie),
-                SessionFormat::Django(ForeignRecord {
-                    user_pointer: user_pointer(django::DEFAULT_USER_POINTER)?,
-                    data_keys,
-                }),
-                django::DEFAULT_COOKIE_NAME,
-                django::DEFAULT_KEY_PREFIX,
-            ),
-            "spring" => (
-                Codec::Spring(if flag(&get, SESSION_COOKIE_BASE64, true)? {
-                    SpringCookie::base64()
-                } else {
-                    SpringCookie::raw()
-                }),
-                SessionFormat::Spring(
-                    ForeignRecord {
-                        user_pointer: user_pointer(spring::DEFAULT_USER_POINTER)?,
-                        data_keys,
-                    },
-                    match get(SESSION_SERIALIZER).as_deref() {
-                        None | Some("jdk") => SpringSerializer::Jdk,
-                        Some("json") => SpringSerializer::Json,
-                        Some(other) => {
-                            return Err(ConfigError::new(
-                                SESSION_SERIALIZER,
-                                format!("must be `jdk` or `json` with `spring`, not `{other}`"),
-                            ));
-                        }
-                    },
-                ),
-                spring::DEFAULT_COOKIE_NAME,
-                spring::DEFAULT_KEY_PREFIX,
-            ),
-            "laravel" => (
-                // The cookie value's prefix is an HMAC of the cookie's name: the codec needs it.
-                Codec::Laravel(
-                    LaravelCookie::new(&or_default(COOKIE_NAME, laravel::DEFAULT_COOKIE_NAME), &secrets)
-                        .map_err(|e| ConfigError::new(SESSION_KEYS, e.to_string()))?,
-                ),
-                SessionFormat::Laravel(ForeignRecord {
-                    user_pointer: user_pointer(laravel::DEFAULT_USER_POINTER)?,
-                    data_keys,
-                }),
-                laravel::DEFAULT_COOKIE_NAME,
-                laravel::DEFAULT_KEY_PREFIX,
-            ),
-            "php" => (
-                Codec::Php(match get(SESSION_PHP_SID) {
-                    None => PhpCookie::default(),
-                    Some(sid) => sid
-                        .split_once(',')
-                        .and_then(|(length, bits)| {
-                            PhpCookie::configured(length.trim().parse().ok()?, bits.trim().parse().ok()?)
-                        })
-                        .ok_or_else(|| {
-                            ConfigError::new(
-                                SESSION_PHP_SID,
-                                "must be `<session.sid_length>,<session.sid_bits_per_character>` such as `26,5` \
-                                 (22 to 256 characters, 4 to 6 bits)",
-                            )
-                        })?,
-                }),
-                SessionFormat::Php(
-                    ForeignRecord {
-                        user_pointer: user_pointer(php::DEFAULT_USER_POINTER)?,
-                        data_keys,
-                    },
-                    match get(SESSION_SERIALIZER).as_deref() {
-                        None | Some("php") => SerializeHandler::Php,
-                        Some("php_serialize") => SerializeHandler::PhpSerialize,
-                        Some(other) => {
-                            return Err(ConfigError::new(
-                                SESSION_SERIALIZER,
-                                format!("must be `php` or `php_serialize` with `php`, not `{other}`"),
-                            ));
-                        }
-                    },
-                ),
-                php::DEFAULT_COOKIE_NAME,
-                php::DEFAULT_KEY_PREFIX,
-            ),
-            other => {
-                return Err(ConfigError::new(
-                    SESSION_FORMAT,
-                    format!(
-                        "must be `native`, `express`, `flask`, `django`, `php`, `laravel` or `spring`, not `{other}`"
-                    ),
-                ));
-            }
-        };
-        if reads == SessionReads::KeyValue && matches!(format, SessionFormat::Spring(..)) {
-            return Err(ConfigError::new(
-                SESSION_READS,
-                "`key_value` cannot be used with `spring`: Spring keeps each session in a Redis hash, and Spin's \
-                 key-value store reads strings only",
-            ));
-        }
-        let cookie_name = or_default(COOKIE_NAME, default_cookie);
-        if !is_cookie_name(&cookie_name) {
-            return Err(ConfigError::new(
-                COOKIE_NAME,
-                "is not a valid cookie name (RFC 6265 token)",
-            ));
-        }
-        let key_prefix = or_default(KEY_PREFIX, default_prefix);
-        let public_paths = PublicPaths::parse(&get(PUBLIC_PATHS).unwrap_or_default())
-            .map_err(|p| ConfigError::new(PUBLIC_PATHS, p))?;
-        let login = match get(LOGIN_URL) {
-            None => None,
-            Some(url) => {
-                let param = or_default(LOGIN_NEXT_PARAM, defaults::LOGIN_NEXT_PARAM);
-                if !param
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                {
-                    return Err(ConfigError::new(
-                        LOGIN_NEXT_PARAM,
-                        "may hold only letters, digits, '_' and '-'",
-                    ));
-                }
-                Some(LoginRedirect::new(&url, param).map_err(|p| ConfigError::new(LOGIN_URL, p))?)
-            }
-        };
-        let user_header = parse_identity_header(USER_HEADER, &or_default(USER_HEADER, defaults::USER_HEADER))?;
-        let data_header = parse_identity_header(DATA_HEADER, &or_default(DATA_HEADER, defaults::DATA_HEADER))?;
-        if folded(user_header.as_str()) == folded(data_header.as_str()) {
-            return Err(ConfigError::new(
-                DATA_HEADER,
-                format!("is the same header as `{USER_HEADER}`"),
-            ));
-        }
-        let hook_headers =
-            HookHeaders::new(&or_default(HOOK_HEADER_PREFIX, defaults::HOOK_HEADER_PREFIX)).ok_or_else(|| {
-                ConfigError::new(
-                    HOOK_HEADER_PREFIX,
-                    "must be lowercase letters, digits and '-', ending in '-' (like `x-sgw-`)",
-                )
-            })?;
-        for (variable, header) in [(USER_HEADER, &user_header), (DATA_HEADER, &data_header)] {
-            if hook_headers.owns(header) {
-                return Err(ConfigError::new(
-                    variable,
-                    format!("falls under `{HOOK_HEADER_PREFIX}`"),
-                ));
-            }
-        }
-        let expiry = Expiry {
-            idle_secs: seconds(&get, IDLE_TIMEOUT, defaults::IDLE_TIMEOUT_SECS)?,
-            absolute_secs: seconds(&get, ABSOLUTE_TIMEOUT, defaults::ABSOLUTE_TIMEOUT_SECS)?,
-            refresh_fraction: match get(REFRESH_FRACTION) {
-                None => defaults::REFRESH_FRACTION,
-                Some(v) => v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|f| *f > 0.0 && *f <= 1.0)
-                    .ok_or_else(|| ConfigError::new(REFRESH_FRACTION, "must be a number above 0 and at most 1"))?,
-            },
-        };
-        let touch = match get(SESSION_TOUCH_SECS) {
-            None => None,
-            Some(_) if format.is_native() => {
-                return Err(ConfigError::new(
-                    SESSION_TOUCH_SECS,
-                    "is for a framework's sessions: native sessions refresh by `idle_timeout`",
-                ));
-            }
-            Some(_) if matches!(format, SessionFormat::Spring(..)) => {
-                return Err(ConfigError::new(
-                    SESSION_TOUCH_SECS,
-                    "cannot be used with `spring`: its expiry is `lastAccessedTime` inside the session, which only the app writes",
-                ));
-            }
-            Some(_) => Some(Touch {
-                lifetime_secs: seconds(&get, SESSION_TOUCH_SECS, 0)?,
-            }),
-        };
-        let cookie = CookieSettings {
-            name: cookie_name,
-            secure: flag(&get, COOKIE_SECURE, true)?,
-            same_site: match get(COOKIE_SAME_SITE).map(|v| v.to_ascii_lowercase()).as_deref() {
-                None | Some("lax") => SameSite::Lax,
-                Some("strict") => SameSite::Strict,
-                Some("none") => SameSite::None,
-                Some(_) => return Err(ConfigError::new(COOKIE_SAME_SITE, "must be `Lax`, `Strict` or `None`")),
-            },
-            domain: get(COOKIE_DOMAIN),
-            persistent: flag(&get, COOKIE_PERSISTENT, false)?,
-        };
-        if cookie
-            .domain
-            .as_deref()
-            .is_some_and(|d| !d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
-        {
-            return Err(ConfigError::new(COOKIE_DOMAIN, "is not a domain name"));
-        }
-        cookie.validate().map_err(|e| {
-            let variable = match e {
-                CookieSettingsError::HostForbidsDomain => COOKIE_DOMAIN,
-                CookieSettingsError::SameSiteNoneNeedsSecure => COOKIE_SAME_SITE,
-                CookieSettingsError::HostNeedsSecure | CookieSettingsError::SecurePrefixNeedsSecure => COOKIE_SECURE,
-            };
-            ConfigError::new(variable, format!("{e} (cookie `{}`)", cookie.name))
-        })?;
         Ok(Self {
-            origin,
             redis,
-            codec,
-            format,
-            cookie,
-            key_prefix,
-            public_paths,
-            login,
-            identity_headers: IdentityHeaders {
-                user: user_header,
-                data: data_header,
-            },
-            hook_headers,
-            expiry,
-            redis_timeout: Duration::from_millis(millis(&get, REDIS_TIMEOUT_MS, defaults::REDIS_TIMEOUT_MS)?),
-            origin_timeout: Duration::from_millis(millis(&get, ORIGIN_TIMEOUT_MS, defaults::ORIGIN_TIMEOUT_MS)?),
             reads,
-            touch,
+            key_prefix: or_default(get, KEY_PREFIX, format.defaults().1),
+            redis_timeout: Duration::from_millis(redis_timeout),
+            format: SessionFormat::parse(get, format)?,
         })
     }
 
@@ -651,14 +595,194 @@ impl Config {
     }
 }
 
+impl SessionFormat {
+    /// How a framework's record reads (no variable for native sessions).
+    fn parse(get: Variables<'_>, format: FormatName) -> Result<Self, ConfigError> {
+        let record = |default: &str| {
+            let user_pointer = or_default(get, SESSION_USER_POINTER, default);
+            if !user_pointer.starts_with('/') {
+                return Err(ConfigError::new(
+                    SESSION_USER_POINTER,
+                    "must be a JSON pointer such as `/passport/user`",
+                ));
+            }
+            let data_keys = get(SESSION_DATA_KEYS).map(|keys| {
+                keys.split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            });
+            Ok(ForeignRecord {
+                user_pointer,
+                data_keys,
+            })
+        };
+        Ok(match format {
+            FormatName::Native => Self::Native,
+            FormatName::Express => Self::Express(record(express::DEFAULT_USER_POINTER)?),
+            FormatName::Flask => Self::Flask(record(flask::DEFAULT_USER_POINTER)?),
+            FormatName::Django => Self::Django(record(django::DEFAULT_USER_POINTER)?),
+            FormatName::Laravel => Self::Laravel(record(laravel::DEFAULT_USER_POINTER)?),
+            FormatName::Spring => Self::Spring(
+                record(spring::DEFAULT_USER_POINTER)?,
+                match get(SESSION_SERIALIZER).as_deref() {
+                    None | Some("jdk") => SpringSerializer::Jdk,
+                    Some("json") => SpringSerializer::Json,
+                    Some(other) => {
+                        return Err(ConfigError::new(
+                            SESSION_SERIALIZER,
+                            format!("must be `jdk` or `json` with `spring`, not `{other}`"),
+                        ));
+                    }
+                },
+            ),
+            FormatName::Php => Self::Php(
+                record(php::DEFAULT_USER_POINTER)?,
+                match get(SESSION_SERIALIZER).as_deref() {
+                    None | Some("php") => SerializeHandler::Php,
+                    Some("php_serialize") => SerializeHandler::PhpSerialize,
+                    Some(other) => {
+                        return Err(ConfigError::new(
+                            SESSION_SERIALIZER,
+                            format!("must be `php` or `php_serialize` with `php`, not `{other}`"),
+                        ));
+                    }
+                },
+            ),
+        })
+    }
+}
+
+/// How long sessions live: read once a session is found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lifetimes {
+    pub expiry: Expiry,
+    /// A framework's touch-on-read, when turned on (foreign formats only).
+    pub touch: Option<Touch>,
+}
+
+impl Lifetimes {
+    pub fn parse(get: Variables<'_>, format: FormatName) -> Result<Self, ConfigError> {
+        let expiry = Expiry {
+            idle_secs: seconds(get, IDLE_TIMEOUT, defaults::IDLE_TIMEOUT_SECS)?,
+            absolute_secs: seconds(get, ABSOLUTE_TIMEOUT, defaults::ABSOLUTE_TIMEOUT_SECS)?,
+            refresh_fraction: match get(REFRESH_FRACTION) {
+                None => defaults::REFRESH_FRACTION,
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| *f > 0.0 && *f <= 1.0)
+                    .ok_or_else(|| ConfigError::new(REFRESH_FRACTION, "must be a number above 0 and at most 1"))?,
+            },
+        };
+        let touch = match (get(SESSION_TOUCH_SECS), format) {
+            (None, _) => None,
+            (Some(_), FormatName::Native) => {
+                return Err(ConfigError::new(
+                    SESSION_TOUCH_SECS,
+                    "is for a framework's sessions: native sessions refresh by `idle_timeout`",
+                ));
+            }
+            (Some(_), FormatName::Spring) => {
+                return Err(ConfigError::new(
+                    SESSION_TOUCH_SECS,
+                    "cannot be used with `spring`: its expiry is `lastAccessedTime` inside the session, which only the app writes",
+                ));
+            }
+            (Some(_), _) => Some(Touch {
+                lifetime_secs: seconds(get, SESSION_TOUCH_SECS, 0)?,
+            }),
+        };
+        Ok(Self { expiry, touch })
+    }
+}
+
+/// Where and how requests are forwarded: read for every forward, since the identity and
+/// hook headers a client sends are removed from every one.
+#[derive(Debug, Clone)]
+pub struct Forwarding {
+    pub origin: Origin,
+    /// Bound on connecting to the origin and on its first response byte.
+    pub origin_timeout: Duration,
+    pub identity_headers: IdentityHeaders,
+    pub hook_headers: HookHeaders,
+}
+
+impl Forwarding {
+    pub fn parse(get: Variables<'_>) -> Result<Self, ConfigError> {
+        let origin = parse_origin(&required(get, ORIGIN_URL)?)?;
+        let user_header = parse_identity_header(USER_HEADER, &or_default(get, USER_HEADER, defaults::USER_HEADER))?;
+        let data_header = parse_identity_header(DATA_HEADER, &or_default(get, DATA_HEADER, defaults::DATA_HEADER))?;
+        if folded(user_header.as_str()) == folded(data_header.as_str()) {
+            return Err(ConfigError::new(
+                DATA_HEADER,
+                format!("is the same header as `{USER_HEADER}`"),
+            ));
+        }
+        let hook_headers = HookHeaders::new(&or_default(get, HOOK_HEADER_PREFIX, defaults::HOOK_HEADER_PREFIX))
+            .ok_or_else(|| {
+                ConfigError::new(
+                    HOOK_HEADER_PREFIX,
+                    "must be lowercase letters, digits and '-', ending in '-' (like `x-sgw-`)",
+                )
+            })?;
+        for (variable, header) in [(USER_HEADER, &user_header), (DATA_HEADER, &data_header)] {
+            if hook_headers.owns(header) {
+                return Err(ConfigError::new(
+                    variable,
+                    format!("falls under `{HOOK_HEADER_PREFIX}`"),
+                ));
+            }
+        }
+        Ok(Self {
+            origin,
+            origin_timeout: Duration::from_millis(millis(get, ORIGIN_TIMEOUT_MS, defaults::ORIGIN_TIMEOUT_MS)?),
+            identity_headers: IdentityHeaders {
+                user: user_header,
+                data: data_header,
+            },
+            hook_headers,
+        })
+    }
+}
+
+impl CookieSettings {
+    /// The `Set-Cookie` a hook writes: read only when the origin sends a hook.
+    pub fn parse(get: Variables<'_>, cookie: &SessionCookie) -> Result<Self, ConfigError> {
+        let settings = Self {
+            name: cookie.name.clone(),
+            secure: flag(get, COOKIE_SECURE, true)?,
+            same_site: match get(COOKIE_SAME_SITE).map(|v| v.to_ascii_lowercase()).as_deref() {
+                None | Some("lax") => SameSite::Lax,
+                Some("strict") => SameSite::Strict,
+                Some("none") => SameSite::None,
+                Some(_) => return Err(ConfigError::new(COOKIE_SAME_SITE, "must be `Lax`, `Strict` or `None`")),
+            },
+            domain: get(COOKIE_DOMAIN),
+            persistent: flag(get, COOKIE_PERSISTENT, false)?,
+        };
+        if settings
+            .domain
+            .as_deref()
+            .is_some_and(|d| !d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'))
+        {
+            return Err(ConfigError::new(COOKIE_DOMAIN, "is not a domain name"));
+        }
+        settings.validate().map_err(|e| {
+            let variable = match e {
+                CookieSettingsError::HostForbidsDomain => COOKIE_DOMAIN,
+                CookieSettingsError::SameSiteNoneNeedsSecure => COOKIE_SAME_SITE,
+                CookieSettingsError::HostNeedsSecure | CookieSettingsError::SecurePrefixNeedsSecure => COOKIE_SECURE,
+            };
+            ConfigError::new(variable, format!("{e} (cookie `{}`)", settings.name))
+        })?;
+        Ok(settings)
+    }
+}
+
 /// A whole number from 1 to `max`, or `default` when unset; `unit` names it in the error.
-fn whole(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: u64,
-    max: u64,
-    unit: &str,
-) -> Result<u64, ConfigError> {
+fn whole(get: Variables<'_>, name: &'static str, default: u64, max: u64, unit: &str) -> Result<u64, ConfigError> {
     match get(name) {
         None => Ok(default),
         Some(v) => v
@@ -670,16 +794,16 @@ fn whole(
 }
 
 /// Seconds, up to ten years.
-fn seconds(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+fn seconds(get: Variables<'_>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     whole(get, name, default, 10 * 365 * 24 * 3600, "seconds")
 }
 
 /// Milliseconds, up to ten minutes.
-fn millis(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+fn millis(get: Variables<'_>, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     whole(get, name, default, 600_000, "milliseconds")
 }
 
-fn flag(get: &impl Fn(&str) -> Option<String>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+fn flag(get: Variables<'_>, name: &'static str, default: bool) -> Result<bool, ConfigError> {
     match get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
         None => Ok(default),
         Some("true") => Ok(true),

@@ -197,6 +197,11 @@ pub fn find_first_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCod
 /// any other way, a planted `my.sess=...` or `my_sess[x]=...` beside the app's `my_sess`
 /// would give the app one session and the gateway another.
 pub fn find_php_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) -> Option<VerifiedSessionId> {
+    let value = php_session_value(headers, name).filter(|value| value.len() <= codec.max_value_bytes())?;
+    std::str::from_utf8(value).ok().and_then(|v| codec.decode(v))
+}
+
+fn php_session_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a [u8]> {
     let mut first = None;
     for pair in headers
         .get_all(COOKIE)
@@ -218,8 +223,37 @@ pub fn find_php_session(headers: &HeaderMap, name: &str, codec: &dyn CookieCodec
         }
         first.get_or_insert(value);
     }
-    let value = first.filter(|value| value.len() <= codec.max_value_bytes())?;
-    std::str::from_utf8(value).ok().and_then(|v| codec.decode(v))
+    first
+}
+
+/// Which of the request's cookies named like the session's one an app reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// The first that verifies: [`find_session`].
+    AnyThatVerifies,
+    /// The first only: [`find_first_session`].
+    First,
+    /// `$_COOKIE[name]`: [`find_php_session`].
+    AsPhp,
+}
+
+impl Pick {
+    /// Whether there is a value to verify at all: without one, nothing that verifies a
+    /// cookie (keys included) needs reading.
+    pub fn finds_a_value(self, headers: &HeaderMap, name: &str) -> bool {
+        match self {
+            Self::AnyThatVerifies | Self::First => session_cookies(headers, name).next().is_some(),
+            Self::AsPhp => php_session_value(headers, name).is_some(),
+        }
+    }
+
+    pub fn find(self, headers: &HeaderMap, name: &str, codec: &dyn CookieCodec) -> Option<VerifiedSessionId> {
+        match self {
+            Self::AnyThatVerifies => find_session(headers, name, codec),
+            Self::First => find_first_session(headers, name, codec),
+            Self::AsPhp => find_php_session(headers, name, codec),
+        }
+    }
 }
 
 /// C's `isspace`, which PHP trims cookie names with.

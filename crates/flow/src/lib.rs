@@ -23,14 +23,16 @@ pub use platform::{Level, Platform, RedisError, RedisParameter, RedisResult};
 pub use upstream::{Forward, Owned, Upstream};
 
 use futures::future::join3;
-use lifecycle::{Current, LifecycleError};
+use lifecycle::{Current, LifecycleError, Writes};
 use lookup::{Loaded, Lookup, lookup_session};
+use session_gateway_core::config::{ConfigError, FormatName, Forwarding, Lifetimes, Sessions};
 use session_gateway_core::hooks;
 use session_gateway_core::policy::{Access, RequestFacts, accepts_html, decide};
 use session_gateway_core::redis_layout;
 use session_gateway_core::replies::Reply;
 use session_gateway_core::session::SessionRecordV1;
-use session_gateway_core::{Config, Decision};
+use session_gateway_core::{Decision, SessionLookup};
+use settings::Settings;
 use store::{RedisStore, SessionStore};
 
 /// The whole request: the adapter hands over the request's head and body, and returns what
@@ -41,49 +43,101 @@ pub async fn handle<P: Platform, U: Upstream>(
     head: http::request::Parts,
     body: U::Body,
 ) -> U::Output {
-    let config = match settings::load(platform).await {
-        Ok(config) => config,
+    let settings = Settings::new(platform);
+    match serve(platform, upstream, &settings, head, body).await {
+        Ok(output) => output,
         Err(error) => {
             log::error(platform, format_args!("invalid configuration: {error}"));
-            return upstream.reply(Reply::misconfigured());
+            upstream.reply(Reply::misconfigured())
         }
-    };
+    }
+}
+
+/// The request, reading each section of the configuration when the path first needs it.
+async fn serve<P: Platform, U: Upstream>(
+    platform: &P,
+    upstream: &U,
+    settings: &Settings<'_, P>,
+    head: http::request::Parts,
+    body: U::Body,
+) -> Result<U::Output, ConfigError> {
     let now_ms = platform.now_ms();
     let now = now_ms / 1000;
-    let store = RedisStore::new(platform, &config.redis, config.reads, config.redis_timeout);
+    let cookie = settings.session_cookie().await?;
+    let pick = cookie.format.pick();
+    // Without a cookie of the session's name, nothing that verifies one is read.
+    let id = if pick.finds_a_value(&head.headers, &cookie.name) {
+        pick.find(&head.headers, &cookie.name, settings.codec().await?.as_ref())
+    } else {
+        None
+    };
+    // A cookie that verifies: where its session lives and how long it lasts.
+    let found = match id {
+        Some(id) => Some((id, settings.sessions().await?, settings.lifetimes().await?)),
+        None => None,
+    };
+    let store = found.as_ref().map(|(_, sessions, _)| store_of(platform, sessions));
     let Lookup {
         lookup,
         mut loaded,
         touch,
-    } = lookup_session(platform, &config, &store, &head.headers, now_ms).await;
-    let facts = RequestFacts {
-        path: head.uri.path(),
-        path_and_query: head.uri.path_and_query().map_or("/", |pq| pq.as_str()),
-        is_navigation: is_navigation(&head),
+    } = match (&found, &store) {
+        (Some((id, sessions, lifetimes)), Some(store)) => {
+            lookup_session(platform, sessions, lifetimes, store, id.clone(), now_ms).await
+        }
+        _ => Lookup::only(SessionLookup::Missing),
     };
-    let access = match decide(lookup, facts, &config.public_paths, config.login.as_ref()) {
-        Decision::Forward(access) => access,
-        Decision::Unauthorized => return upstream.reply(Reply::unauthorized()),
-        Decision::RedirectToLogin(location) => return upstream.reply(Reply::login_redirect(location)),
-        Decision::Unavailable => return upstream.reply(Reply::unavailable()),
+    let access = match lookup {
+        // As `decide` has it, whatever the routing: so an authenticated request does not read it.
+        SessionLookup::Found(session) => Access::Authenticated(session),
+        lookup => {
+            let routing = settings.routing().await?;
+            let facts = RequestFacts {
+                path: head.uri.path(),
+                path_and_query: head.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+                is_navigation: is_navigation(&head),
+            };
+            match decide(lookup, facts, &routing.public_paths, routing.login.as_ref()) {
+                Decision::Forward(access) => access,
+                Decision::Unauthorized => return Ok(upstream.reply(Reply::unauthorized())),
+                Decision::RedirectToLogin(location) => return Ok(upstream.reply(Reply::login_redirect(location))),
+                Decision::Unavailable => return Ok(upstream.reply(Reply::unavailable())),
+            }
+        }
+    };
+    let forwarding = settings.forwarding().await?;
+    let due = match (&found, &store) {
+        (Some((_, sessions, lifetimes)), Some(store)) => Some(Refresh {
+            sessions,
+            store,
+            lifetimes,
+            native: loaded.as_ref(),
+            touch,
+        }),
+        _ => None,
     };
     let (forwarded, refreshed) = forward(
         platform,
         upstream,
-        &config,
-        &store,
+        &forwarding,
         Request { head, body },
         &access,
-        Refresh {
-            native: loaded.as_ref(),
-            touch,
-        },
+        due,
         now,
     )
     .await;
     let origin_response = match forwarded {
         Ok(response) => response,
-        Err(reply) => return upstream.reply(reply),
+        Err(reply) => return Ok(upstream.reply(reply)),
+    };
+    let hooks = match parse_hooks(platform, cookie.format, upstream.headers(&origin_response), &forwarding) {
+        Ok(hooks) if hooks.is_empty() => {
+            return Ok(upstream
+                .relay(origin_response, &forwarding.hook_headers, Vec::new())
+                .await);
+        }
+        Ok(hooks) => hooks,
+        Err(reply) => return Ok(upstream.reply(reply)),
     };
     if let (Some(loaded), Some((record, bytes))) = (loaded.as_mut(), refreshed) {
         // A hook's compare-and-set must start from what Redis holds now.
@@ -92,19 +146,36 @@ pub async fn handle<P: Platform, U: Upstream>(
     let current = loaded
         .map(|l| l.current)
         .filter(|_| matches!(access, Access::Authenticated(_)));
-    let hooks = carry_out_hooks(
-        platform,
-        &config,
-        &store,
-        upstream.headers(&origin_response),
-        current,
-        now,
+    // A login on a public path has read no store yet.
+    let (late_sessions, late_store);
+    let (sessions, store) = match (&found, &store) {
+        (Some((_, sessions, _)), Some(store)) => (&**sessions, store),
+        _ => {
+            late_sessions = settings.sessions().await?;
+            late_store = store_of(platform, &late_sessions);
+            (&*late_sessions, &late_store)
+        }
+    };
+    let writes = Writes {
+        sessions,
+        codec: &*settings.codec().await?,
+        expiry: &settings.lifetimes().await?.expiry,
+        cookie: &*settings.cookie().await?,
+    };
+    Ok(
+        match carry_out_hooks(platform, &writes, store, hooks, current, now).await {
+            Ok(set_cookies) => {
+                upstream
+                    .relay(origin_response, &forwarding.hook_headers, set_cookies)
+                    .await
+            }
+            Err(reply) => upstream.reply(reply),
+        },
     )
-    .await;
-    match hooks {
-        Ok(set_cookies) => upstream.relay(origin_response, &config.hook_headers, set_cookies).await,
-        Err(reply) => upstream.reply(reply),
-    }
+}
+
+fn store_of<'a, P: Platform>(platform: &'a P, sessions: &'a Sessions) -> RedisStore<'a, P> {
+    RedisStore::new(platform, &sessions.redis, sessions.reads, sessions.redis_timeout)
 }
 
 /// The client's request, as the adapter handed it over.
@@ -113,34 +184,44 @@ struct Request<B> {
     body: B,
 }
 
-/// What may need refreshing beside the forward: a native session's record, or the key of a
-/// framework's session to touch.
-struct Refresh<'a> {
+/// What may need refreshing beside the forward, a native session's record or the key of a
+/// framework's session to touch, and what doing it reads.
+struct Refresh<'a, S> {
+    sessions: &'a Sessions,
+    store: &'a S,
+    lifetimes: &'a Lifetimes,
     native: Option<&'a Loaded>,
     touch: Option<String>,
 }
 
 /// Sends the request to the origin; a due idle refresh or touch runs beside it, never
 /// before it. Also returns the record as the refresh rewrote it, if it did.
-#[allow(clippy::too_many_arguments)] // each is one fact of the request; a struct would only rename them
-async fn forward<P: Platform, U: Upstream>(
+async fn forward<P: Platform, U: Upstream, S: SessionStore>(
     platform: &P,
     upstream: &U,
-    config: &Config,
-    store: &impl SessionStore,
+    forwarding: &Forwarding,
     request: Request<U::Body>,
     access: &Access,
-    due: Refresh<'_>,
+    due: Option<Refresh<'_, S>>,
     now: u64,
 ) -> (Result<U::Response, Reply>, Option<(SessionRecordV1, Vec<u8>)>) {
     let touch = async {
-        let (Some(key), Some(touch)) = (due.touch, config.touch) else {
+        let Some(Refresh {
+            store,
+            lifetimes,
+            touch: Some(key),
+            ..
+        }) = due.as_ref()
+        else {
+            return;
+        };
+        let Some(touch) = lifetimes.touch else {
             return;
         };
         let ttl = touch.lifetime_secs.to_string();
-        let threshold = touch.threshold_ms(config.expiry.refresh_fraction).to_string();
+        let threshold = touch.threshold_ms(lifetimes.expiry.refresh_fraction).to_string();
         if let Err(error) = store
-            .script(redis_layout::TOUCH, &[&key], &[ttl.as_bytes(), threshold.as_bytes()])
+            .script(redis_layout::TOUCH, &[key], &[ttl.as_bytes(), threshold.as_bytes()])
             .await
         {
             // As the framework's own touch: a missed one shortens nothing the app set.
@@ -148,14 +229,25 @@ async fn forward<P: Platform, U: Upstream>(
         }
     };
     let refresh = async {
-        let Loaded { current, remaining_ms } = due.native?;
-        let ttl = config.expiry.refresh(now, current.record.expires_at, *remaining_ms)?;
+        let Refresh {
+            sessions,
+            store,
+            lifetimes,
+            native: Some(Loaded { current, remaining_ms }),
+            ..
+        } = due.as_ref()?
+        else {
+            return None;
+        };
+        let ttl = lifetimes
+            .expiry
+            .refresh(now, current.record.expires_at, *remaining_ms)?;
         let refreshed = SessionRecordV1 {
             touched_at: Some(now),
             ..current.record.clone()
         };
         let bytes = refreshed.to_json();
-        let key = config.session_key(&current.id);
+        let key = sessions.session_key(&current.id);
         let ttl_arg = ttl.to_string();
         match store
             .script(
@@ -180,12 +272,12 @@ async fn forward<P: Platform, U: Upstream>(
     let Request { head, body } = request;
     let client = client::facts(&head);
     let owned = Owned {
-        identity: &config.identity_headers,
-        hooks: &config.hook_headers,
+        identity: &forwarding.identity_headers,
+        hooks: &forwarding.hook_headers,
     };
     let sent = upstream.forward(Forward {
-        origin: &config.origin,
-        timeout: config.origin_timeout,
+        origin: &forwarding.origin,
+        timeout: forwarding.origin_timeout,
         head,
         body,
         owned,
@@ -207,33 +299,41 @@ async fn forward<P: Platform, U: Upstream>(
     (forwarded, refreshed)
 }
 
-/// Carries out the session hooks in the origin's response; returns the `Set-Cookie`s to add.
-async fn carry_out_hooks(
+/// The session hooks in the origin's response; an answer for the client when they cannot be
+/// carried out.
+fn parse_hooks(
     platform: &impl Platform,
-    config: &Config,
-    store: &impl SessionStore,
+    format: FormatName,
     origin_headers: &http::HeaderMap,
-    current: Option<Current>,
-    now: u64,
-) -> Result<Vec<String>, Reply> {
-    let hooks = hooks::parse(origin_headers, &config.hook_headers).map_err(|error| {
+    forwarding: &Forwarding,
+) -> Result<hooks::Hooks, Reply> {
+    let hooks = hooks::parse(origin_headers, &forwarding.hook_headers).map_err(|error| {
         log::error(platform, format_args!("origin sent an invalid session hook: {error}"));
         Reply::bad_gateway()
     })?;
-    if hooks.is_empty() {
-        return Ok(Vec::new());
-    }
-    if !config.format.is_native() {
+    if !hooks.is_empty() && format != FormatName::Native {
         log::error(
             platform,
             format_args!(
                 "the origin sent a session hook, but hooks need `session_format = native`: with `{}` the app owns its sessions",
-                config.format.name()
+                format.name()
             ),
         );
         return Err(Reply::bad_gateway());
     }
-    lifecycle::apply(platform, config, store, hooks, current, now)
+    Ok(hooks)
+}
+
+/// Carries out the session hooks; returns the `Set-Cookie`s to add.
+async fn carry_out_hooks(
+    platform: &impl Platform,
+    writes: &Writes<'_>,
+    store: &impl SessionStore,
+    hooks: hooks::Hooks,
+    current: Option<Current>,
+    now: u64,
+) -> Result<Vec<String>, Reply> {
+    lifecycle::apply(platform, writes, store, hooks, current, now)
         .await
         .map_err(|error| match error {
             LifecycleError::Invalid(reason) => {

@@ -5,11 +5,13 @@
 use crate::log;
 use crate::platform::Platform;
 use crate::store::{Replaced, SessionStore, StoreError};
-use session_gateway_core::Config;
+use session_gateway_core::config::{Codec, Sessions};
 use session_gateway_core::cookie_codec::{CookieCodec, SessionId, VerifiedSessionId};
+use session_gateway_core::expiry::Expiry;
 use session_gateway_core::hooks::{self, Hooks};
 use session_gateway_core::redis_layout;
 use session_gateway_core::session::{GatewayRecordDecoder, SessionDecoder, SessionRecordV1};
+use session_gateway_core::set_cookie::CookieSettings;
 
 /// The request's current session, as loaded.
 pub struct Current {
@@ -31,6 +33,25 @@ impl From<StoreError> for LifecycleError {
     }
 }
 
+/// What carrying out hooks reads of the configuration: the sections a request without
+/// hooks never reads.
+pub struct Writes<'a> {
+    pub sessions: &'a Sessions,
+    pub codec: &'a Codec,
+    pub expiry: &'a Expiry,
+    pub cookie: &'a CookieSettings,
+}
+
+impl Writes<'_> {
+    fn session_key(&self, id: &SessionId) -> String {
+        self.sessions.session_key(id)
+    }
+
+    fn user_index_key(&self, user_id: &str) -> String {
+        self.sessions.user_index_key(user_id)
+    }
+}
+
 /// How many times an update merges again into a record that changed under it.
 const UPDATE_ATTEMPTS: usize = 8;
 
@@ -38,7 +59,7 @@ const UPDATE_ATTEMPTS: usize = 8;
 /// rotate); returns the `Set-Cookie` values for the response.
 pub async fn apply(
     platform: &impl Platform,
-    config: &Config,
+    config: &Writes<'_>,
     store: &impl SessionStore,
     hooks: Hooks,
     mut current: Option<Current>,
@@ -50,7 +71,7 @@ pub async fn apply(
             .script(
                 redis_layout::REVOKE_USER,
                 &[&config.user_index_key(user)],
-                &[redis_layout::user_sessions_prefix(&config.key_prefix, user).as_bytes()],
+                &[redis_layout::user_sessions_prefix(&config.sessions.key_prefix, user).as_bytes()],
             )
             .await?;
         log::info(platform, format_args!("revoked {revoked} session(s) of a user"));
@@ -135,7 +156,7 @@ pub async fn apply(
 /// whose keys sit in two slots (CROSSSLOT).
 async fn login(
     platform: &impl Platform,
-    config: &Config,
+    config: &Writes<'_>,
     store: &impl SessionStore,
     login: hooks::Login,
     old: Option<Current>,

@@ -4,8 +4,8 @@ use crate::lifecycle::Current;
 use crate::log;
 use crate::platform::Platform;
 use crate::store::{self, SessionStore, StoreError};
-use session_gateway_core::config::SessionFormat;
-use session_gateway_core::cookie_codec::{find_first_session, find_php_session, find_session};
+use session_gateway_core::VerifiedSessionId;
+use session_gateway_core::config::{Lifetimes, SessionFormat, Sessions};
 use session_gateway_core::django::DjangoRecordDecoder;
 use session_gateway_core::express::ExpressRecordDecoder;
 use session_gateway_core::flask::FlaskRecordDecoder;
@@ -14,7 +14,6 @@ use session_gateway_core::php::PhpRecordDecoder;
 use session_gateway_core::policy::SessionLookup;
 use session_gateway_core::session::{GatewayRecordDecoder, RecordError, SessionDecoder, SessionRecordV1};
 use session_gateway_core::spring::SpringRecordDecoder;
-use session_gateway_core::{Config, VerifiedSessionId};
 
 /// What a session lookup found.
 pub struct Lookup {
@@ -26,7 +25,7 @@ pub struct Lookup {
 }
 
 impl Lookup {
-    fn only(lookup: SessionLookup) -> Self {
+    pub fn only(lookup: SessionLookup) -> Self {
         Self {
             lookup,
             loaded: None,
@@ -41,28 +40,18 @@ pub struct Loaded {
     pub remaining_ms: i64,
 }
 
-/// One Redis round trip (record and TTL together), and none at all without a cookie that verifies.
+/// The session of a cookie that verified: one Redis round trip (record and TTL together).
 pub async fn lookup_session(
     platform: &impl Platform,
-    config: &Config,
+    sessions: &Sessions,
+    lifetimes: &Lifetimes,
     store: &impl SessionStore,
-    headers: &http::HeaderMap,
+    id: VerifiedSessionId,
     now_ms: u64,
 ) -> Lookup {
     let now = now_ms / 1000;
-    // The cookie the app will read, or the identity forwarded and the app's session differ:
-    // Express, Flask and Django keep the first of duplicates; PHP and Laravel read
-    // `$_COOKIE`, whose names PHP rewrites; Spring tries each in turn, as the gateway's own do.
-    let find = match config.format {
-        SessionFormat::Native | SessionFormat::Spring(..) => find_session,
-        SessionFormat::Php(..) | SessionFormat::Laravel(_) => find_php_session,
-        SessionFormat::Express(_) | SessionFormat::Flask(_) | SessionFormat::Django(_) => find_first_session,
-    };
-    let Some(id) = find(headers, &config.cookie.name, &config.codec) else {
-        return Lookup::only(SessionLookup::Missing);
-    };
-    let key = config.session_key(&id);
-    if let SessionFormat::Spring(record, serializer) = &config.format {
+    let key = sessions.session_key(&id);
+    if let SessionFormat::Spring(record, serializer) = &sessions.format {
         let decoder = SpringRecordDecoder {
             record,
             serializer: *serializer,
@@ -81,7 +70,7 @@ pub async fn lookup_session(
             Ok(None) => return Lookup::only(SessionLookup::Missing),
             Err(error) => return store_failure(platform, &id, error),
         };
-        let decoded = match &config.format {
+        let decoded = match &sessions.format {
             SessionFormat::Native => None,
             SessionFormat::Express(record) => Some(ExpressRecordDecoder { record }.decode(&stored.bytes, now)),
             SessionFormat::Flask(record) => Some(FlaskRecordDecoder { record }.decode(&stored.bytes, now)),
@@ -98,11 +87,11 @@ pub async fn lookup_session(
         };
         if let Some(decoded) = decoded {
             let lookup = foreign(platform, &id, decoded);
-            let touch = config
+            let touch = lifetimes
                 .touch
                 .filter(|touch| {
                     matches!(lookup, SessionLookup::Found(_))
-                        && touch.due(stored.remaining_ms, config.expiry.refresh_fraction)
+                        && touch.due(stored.remaining_ms, lifetimes.expiry.refresh_fraction)
                 })
                 .map(|_| key);
             return Lookup {
@@ -117,7 +106,7 @@ pub async fn lookup_session(
         // Key-value reads come without a TTL: the record says when it was last touched.
         let remaining_ms = match stored.remaining_ms {
             store::TTL_UNKNOWN => {
-                config
+                lifetimes
                     .expiry
                     .remaining_ms_by_record(now_ms, record.last_touched(), record.expires_at)
             }

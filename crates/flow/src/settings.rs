@@ -1,61 +1,144 @@
-//! Reads the gateway's variables into a core `Config`, once per component instance.
+//! The gateway's variables, read section by section as a request's path needs them.
 //!
-//! Spin (main) reuses a wasi:http 0.3 instance for up to 128 requests (16 at a time), and
-//! every `variables::get` served by its environment provider (`SPIN_VARIABLE_*`, or a
-//! default) pays a `block_in_place`. So the configuration is read on an instance's first
-//! request and kept for the instance's life; an invalid one is read again on the next
-//! request, so a fixed value takes effect without a restart. Where instances are not reused
-//! (wasi:http 0.2 hosts), this is one read per request, as before.
+//! Under Spin each variable lookup served by the environment provider (`SPIN_VARIABLE_*`,
+//! or a default) pays a `block_in_place`, and a wasi:http 0.2 instance lives for one
+//! request. So a request reads only the sections its path uses: a request without a cookie
+//! reads which cookie to look for and the routing; a valid session adds the keys, the
+//! store and the lifetimes; every forward reads the forwarding section; a hook adds the
+//! cookie settings. Sections read well are kept for the instance's life (Spin main reuses
+//! a wasi:http 0.3 instance for up to 128 requests); an invalid one is read again on the
+//! next request that needs it, so a fixed value takes effect without a restart.
 
 use crate::platform::Platform;
-use session_gateway_core::Config;
-use session_gateway_core::config::{ConfigError, SessionReads, VARIABLES};
+use session_gateway_core::config::{
+    Codec, ConfigError, Forwarding, Lifetimes, Routing, SessionCookie, Sessions, VARIABLES, Variables,
+};
+use session_gateway_core::set_cookie::CookieSettings;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+/// The sections this instance has read well.
+#[derive(Default)]
+struct Kept {
+    session_cookie: Option<Rc<SessionCookie>>,
+    routing: Option<Rc<Routing>>,
+    codec: Option<Rc<Codec>>,
+    sessions: Option<Rc<Sessions>>,
+    lifetimes: Option<Rc<Lifetimes>>,
+    forwarding: Option<Rc<Forwarding>>,
+    cookie: Option<Rc<CookieSettings>>,
+}
+
 thread_local! {
-    static LOADED: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+    static KEPT: RefCell<Kept> = RefCell::new(Kept::default());
 }
 
-pub async fn load(platform: &impl Platform) -> Result<Rc<Config>, ConfigError> {
-    if let Some(config) = LOADED.with_borrow(Clone::clone) {
-        return Ok(config);
+/// One request's view of the configuration.
+pub struct Settings<'p, P: Platform> {
+    platform: &'p P,
+    /// The variables this request has looked up, so none is looked up twice.
+    read: RefCell<HashMap<&'static str, Option<String>>>,
+}
+
+impl<'p, P: Platform> Settings<'p, P> {
+    pub fn new(platform: &'p P) -> Self {
+        Self {
+            platform,
+            read: RefCell::new(HashMap::new()),
+        }
     }
-    let config = Rc::new(read(platform).await?);
-    LOADED.with_borrow_mut(|slot| *slot = Some(config.clone()));
-    Ok(config)
-}
 
-/// One after the other: measured in the host, 20 sequential reads cost ~41 µs against
-/// ~65 µs when issued concurrently.
-async fn read<P: Platform>(platform: &P) -> Result<Config, ConfigError> {
-    let mut found = HashMap::with_capacity(VARIABLES.len());
-    for name in VARIABLES {
-        match platform.variable(name).await {
-            Ok(Some(value)) => {
-                found.insert(*name, value);
+    pub async fn session_cookie(&self) -> Result<Rc<SessionCookie>, ConfigError> {
+        self.section(|k| &mut k.session_cookie, SessionCookie::parse).await
+    }
+
+    pub async fn routing(&self) -> Result<Rc<Routing>, ConfigError> {
+        self.section(|k| &mut k.routing, Routing::parse).await
+    }
+
+    pub async fn codec(&self) -> Result<Rc<Codec>, ConfigError> {
+        let cookie = self.session_cookie().await?;
+        self.section(|k| &mut k.codec, |get| Codec::parse(get, &cookie)).await
+    }
+
+    pub async fn sessions(&self) -> Result<Rc<Sessions>, ConfigError> {
+        let format = self.session_cookie().await?.format;
+        self.section(
+            |k| &mut k.sessions,
+            |get| Sessions::parse(get, format, P::BOUNDS_HOST_CALLS),
+        )
+        .await
+    }
+
+    pub async fn lifetimes(&self) -> Result<Rc<Lifetimes>, ConfigError> {
+        let format = self.session_cookie().await?.format;
+        self.section(|k| &mut k.lifetimes, |get| Lifetimes::parse(get, format))
+            .await
+    }
+
+    pub async fn forwarding(&self) -> Result<Rc<Forwarding>, ConfigError> {
+        self.section(|k| &mut k.forwarding, Forwarding::parse).await
+    }
+
+    pub async fn cookie(&self) -> Result<Rc<CookieSettings>, ConfigError> {
+        let cookie = self.session_cookie().await?;
+        self.section(|k| &mut k.cookie, |get| CookieSettings::parse(get, &cookie))
+            .await
+    }
+
+    /// The section `slot` holds, or parsed now. A section's parser asks for variables by
+    /// name, synchronously: it runs on what has been looked up, and when it asked for some
+    /// that have not, those are looked up and the parser runs again. So only the variables
+    /// it consults are looked up, one after the other (measured in the host, 20 sequential
+    /// reads cost ~41 µs against ~65 µs issued concurrently), and what repeats is parsing,
+    /// a few microseconds.
+    async fn section<T>(
+        &self,
+        slot: fn(&mut Kept) -> &mut Option<Rc<T>>,
+        parse: impl Fn(Variables<'_>) -> Result<T, ConfigError>,
+    ) -> Result<Rc<T>, ConfigError> {
+        if let Some(kept) = KEPT.with_borrow_mut(|kept| slot(kept).clone()) {
+            return Ok(kept);
+        }
+        loop {
+            let missing = RefCell::new(Vec::new());
+            let parsed = {
+                let read = self.read.borrow();
+                parse(&|name: &str| match read.get(name) {
+                    Some(value) => value.clone(),
+                    None => {
+                        let mut missing = missing.borrow_mut();
+                        if !missing.contains(&declared(name)) {
+                            missing.push(declared(name));
+                        }
+                        None
+                    }
+                })
+            };
+            let missing = missing.into_inner();
+            if missing.is_empty() {
+                let parsed = Rc::new(parsed?);
+                KEPT.with_borrow_mut(|kept| *slot(kept) = Some(parsed.clone()));
+                return Ok(parsed);
             }
-            Ok(None) => {}
-            Err(error) => {
-                return Err(ConfigError {
+            for name in missing {
+                let value = self.platform.variable(name).await.map_err(|error| ConfigError {
                     variable: name,
                     problem: format!("could not be read: {error}"),
-                });
+                })?;
+                let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+                self.read.borrow_mut().insert(name, value);
             }
         }
     }
-    let config = Config::parse(|name| found.get(name).cloned())?;
-    if config.reads == SessionReads::KeyValue && !P::BOUNDS_HOST_CALLS {
-        // Measured under Spin 3.6.3: with the store's Redis down, each request waited over
-        // 30 s in Spin's key-value client, where 503 is the answer owed.
-        return Err(ConfigError {
-            variable: "session_reads",
-            problem: "`key_value` needs the wasi:http 0.3 build (spin-p3.toml): in this build a \
-                      key-value call cannot be bounded, and a Redis that is down would hold every \
-                      request in Spin's key-value client instead of failing it"
-                .into(),
-        });
-    }
-    Ok(config)
+}
+
+/// `name` as the core declares it: a parser asks only for declared variables.
+fn declared(name: &str) -> &'static str {
+    VARIABLES
+        .iter()
+        .find(|declared| **declared == name)
+        .copied()
+        .unwrap_or_else(|| unreachable!("variable `{name}` is not in config::VARIABLES"))
 }
