@@ -30,6 +30,7 @@ const LARAVEL_APP_KEY: &str = "base64:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh
 use session_gateway_core::keys::KeyRing;
 use session_gateway_core::redis_layout;
 use session_gateway_core::session::SessionRecordV1;
+use session_gateway_tests::gateway::World;
 use session_gateway_tests::sessions::{self, KEY_A};
 use session_gateway_tests::{Gateway, Origin, RedisServer, SteadyOrigin, VariableStyle};
 use std::net::SocketAddr;
@@ -394,7 +395,7 @@ async fn main() {
     ];
     let gateway = Gateway::start(&vars).await;
     let flags = Gateway::start_styled(&vars, VariableStyle::Flags).await;
-    let floor_manifest = session_gateway_tests::gateway::ensure_floor_built();
+    let floor_manifest = session_gateway_tests::gateway::ensure_floor_built(World::P3);
     let floor = Gateway::start_from(&floor_manifest, &vars[..2]).await;
     let runtime_config = Gateway::start_styled(&vars, VariableStyle::RuntimeConfig).await;
     let key_value = Gateway::start_reading_key_value(&vars, &redis_url).await;

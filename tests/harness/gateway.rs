@@ -69,16 +69,21 @@ pub fn manifest_path() -> std::path::PathBuf {
     manifest_of(world())
 }
 
-/// Builds the benchmark's floor component (`tests/floor`) and returns its manifest.
-pub fn ensure_floor_built() -> std::path::PathBuf {
+/// Builds the benchmark's floor component for `world` (`tests/floor`, wasi:http 0.3;
+/// `tests/floor-p2`, wasi:http 0.2) and returns its manifest.
+pub fn ensure_floor_built(world: World) -> std::path::PathBuf {
+    let (package, dir) = match world {
+        World::P2 => ("floor-p2", "tests/floor-p2"),
+        World::P3 => ("floor", "tests/floor"),
+    };
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = std::process::Command::new(cargo)
         .current_dir(crate::workspace_root())
-        .args(["build", "--target", "wasm32-wasip2", "--release", "-p", "floor"])
+        .args(["build", "--target", "wasm32-wasip2", "--release", "-p", package])
         .status()
         .expect("running cargo to build the floor component");
-    assert!(status.success(), "building the floor component failed");
-    crate::workspace_root().join("tests/floor/spin.toml")
+    assert!(status.success(), "building the floor component ({package}) failed");
+    crate::workspace_root().join(dir).join("spin.toml")
 }
 
 /// Builds the `sgw` CLI once per test process and returns its path.
