@@ -16,9 +16,6 @@
 //! Load generator, host, origin and Redis share this machine's cores: compare rows, not
 //! absolute numbers.
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
 use session_gateway_core::Config;
 use session_gateway_core::cookie_codec::{CookieCodec, SessionId, SignedCookieV1};
 use session_gateway_core::express::ExpressCookie;
@@ -31,10 +28,11 @@ use session_gateway_core::keys::KeyRing;
 use session_gateway_core::redis_layout;
 use session_gateway_core::session::SessionRecordV1;
 use session_gateway_tests::gateway::World;
+use session_gateway_tests::load::{self, Figures, Load, Next, drive, ms};
 use session_gateway_tests::sessions::{self, KEY_A};
 use session_gateway_tests::{Gateway, Origin, RedisServer, SteadyOrigin, VariableStyle};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 struct Options {
@@ -60,88 +58,6 @@ fn options() -> Options {
         }
     }
     o
-}
-
-struct Figures {
-    requests: usize,
-    errors: usize,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
-impl Figures {
-    fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        self.latencies[((self.latencies.len() as f64 - 1.0) * p).round() as usize]
-    }
-}
-
-/// A scenario's request number `i`: path and extra headers; `None` once it has run out.
-type Next = Box<dyn Fn(usize) -> Option<(String, Vec<(String, String)>)> + Sync>;
-
-/// `connections` keep-alive connections, each sending requests back to back for `seconds`.
-async fn drive(addr: SocketAddr, next: &Next, expect: u16, o: &Options) -> Figures {
-    let deadline = Instant::now() + Duration::from_secs(o.seconds);
-    let start = Instant::now();
-    let counter = AtomicUsize::new(0);
-    let workers = (0..o.connections).map(|_| async {
-        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
-        tokio::spawn(conn);
-        let (mut latencies, mut errors) = (Vec::new(), 0usize);
-        while Instant::now() < deadline {
-            let Some((path, headers)) = next(counter.fetch_add(1, Ordering::Relaxed)) else {
-                break;
-            };
-            let mut request = http::Request::get(path.as_str()).header("host", addr.to_string());
-            for (name, value) in &headers {
-                request = request.header(name, value);
-            }
-            let t = Instant::now();
-            if sender.ready().await.is_err() {
-                errors += 1;
-                break;
-            }
-            match sender
-                .send_request(request.body(Empty::<Bytes>::new()).expect("request"))
-                .await
-            {
-                Ok(response) => {
-                    let ok = response.status().as_u16() == expect;
-                    let _ = response.into_body().collect().await;
-                    if ok {
-                        latencies.push(t.elapsed());
-                    } else {
-                        errors += 1;
-                    }
-                }
-                Err(_) => {
-                    errors += 1;
-                    break;
-                }
-            }
-        }
-        (latencies, errors)
-    });
-    let mut figures = Figures {
-        requests: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latencies: Vec::new(),
-    };
-    for (latencies, errors) in futures::future::join_all(workers).await {
-        figures.requests += latencies.len();
-        figures.errors += errors;
-        figures.latencies.extend(latencies);
-    }
-    figures.elapsed = start.elapsed();
-    figures.latencies.sort();
-    figures
 }
 
 /// What the host counted for a gateway: Redis (connections made, calls: outbound Redis and
@@ -194,19 +110,16 @@ fn row(name: &str, f: &Figures, counted: Option<(Counts, Counts)>) {
 
 /// Keep-alive latency as a browser sees it: one connection, `n` requests one after the other.
 async fn keepalive_row(name: &str, addr: SocketAddr, path: &str, headers: &[(&str, &str)], n: usize) {
-    let replies = session_gateway_tests::client::sequential(addr, path, headers, n)
+    // A row's figures are read whatever the status: each scenario's is checked by the tests.
+    let k = load::keepalive(addr, path, headers, n, http::StatusCode::OK)
         .await
         .expect("sequential requests");
-    let mut times: Vec<Duration> = replies.iter().map(|(_, t)| *t).collect();
-    times.sort();
-    let at = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3;
-    let over_10ms = times.iter().filter(|t| **t > Duration::from_millis(10)).count();
     println!(
         "{name:<44} {:>8.3} {:>8.3} {:>8.3} {:>8}",
-        at(0.5),
-        at(0.9),
-        at(1.0),
-        over_10ms
+        ms(k.at(0.5)),
+        ms(k.at(0.9)),
+        ms(k.at(1.0)),
+        k.over(load::KEEPALIVE_SLOW)
     );
 }
 
@@ -384,6 +297,10 @@ fn with_cookie(path: &str, cookie: &str, extra: &[(&str, &str)]) -> (String, Vec
 #[tokio::main]
 async fn main() {
     let o = options();
+    let load = Load {
+        connections: o.connections,
+        duration: Duration::from_secs(o.seconds),
+    };
     let redis = RedisServer::start();
     let origin = Origin::start_unrecorded().await;
     let (origin_url, redis_url) = (origin.url(), redis.url());
@@ -608,7 +525,7 @@ async fn main() {
     for (name, addr, next, expect) in &scenarios {
         let measured = gateways.iter().find(|g| g.addr == *addr);
         let before = measured.map(|g| counts(g));
-        let figures = drive(*addr, next, *expect, &o).await;
+        let figures = drive(*addr, next, *expect, load).await;
         let counted = measured.zip(before).map(|(g, before)| (before, counts(g)));
         row(name, &figures, counted);
     }

@@ -7,19 +7,19 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::TokioIo;
-use session_gateway_tests::client::{Reply, send, sequential};
+use session_gateway_tests::client::{Reply, send};
+use session_gateway_tests::load::{self, ms};
 use session_gateway_tests::origin::DRIP_PAUSE_MS;
 use session_gateway_tests::sessions::{self, KEY_A};
-use session_gateway_tests::{Origin, RedisServer, SteadyOrigin, free_port, workspace_root};
+use session_gateway_tests::spin::{self, SpinProcess};
+use session_gateway_tests::{Origin, RedisServer, SteadyOrigin, workspace_root};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Bound on any one exchange: the 0.2 build once hung on a pausing body under wasmtime 47, and
 /// a hang must show up as a FAIL, not as a stuck run.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// A response that waited for a delayed ACK takes about 40 ms on Linux; one that did not,
 /// a few milliseconds at most.
 const STALL: Duration = Duration::from_millis(30);
@@ -51,94 +51,6 @@ impl Check {
             check.detail
         );
         check
-    }
-}
-
-/// A `spin up` in its own process group: `spin up` runs the HTTP trigger as a child process,
-/// so killing only the parent would leave the listener running.
-struct SpinProcess {
-    child: Child,
-    addr: SocketAddr,
-    /// Its working directory and `--state-dir`: component logs, the key-value SQLite file.
-    dir: PathBuf,
-    output: PathBuf,
-}
-
-impl SpinProcess {
-    async fn start(spin: &Path, manifest: &Path, dir: PathBuf, env: &[(&str, &str)]) -> Result<Self, String> {
-        use std::os::unix::process::CommandExt;
-        let state = dir.join("state");
-        std::fs::create_dir_all(&state).map_err(|e| format!("creating {}: {e}", state.display()))?;
-        let output = dir.join("spin-output.txt");
-        let file = std::fs::File::create(&output).map_err(|e| format!("creating {}: {e}", output.display()))?;
-        let stderr = file.try_clone().map_err(|e| e.to_string())?;
-        let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let mut command = Command::new(spin);
-        command
-            .arg("up")
-            .arg("--from")
-            .arg(manifest)
-            .arg("--listen")
-            .arg(addr.to_string())
-            .arg("--state-dir")
-            .arg(&state)
-            .current_dir(&dir)
-            .envs(
-                env.iter()
-                    .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v)),
-            )
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(stderr)
-            .process_group(0);
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", spin.display()))?;
-        let mut spin = Self {
-            child,
-            addr,
-            dir,
-            output,
-        };
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            if tokio::net::TcpStream::connect(addr).await.is_ok() {
-                return Ok(spin);
-            }
-            if let Ok(Some(status)) = spin.child.try_wait() {
-                return Err(format!("spin up exited ({status}):\n{}", spin.output()));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "spin up did not listen on {addr} within 60 s:\n{}",
-                    spin.output()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Spin's own output and the component stdio it logged under `--state-dir`.
-    fn output(&self) -> String {
-        let mut text = std::fs::read_to_string(&self.output).unwrap_or_default();
-        for log in ["gateway_stdout.txt", "gateway_stderr.txt"] {
-            if let Ok(logged) = std::fs::read_to_string(self.dir.join("state/logs").join(log)) {
-                text += &format!("--- state/logs/{log}\n{logged}");
-            }
-        }
-        text
-    }
-}
-
-impl Drop for SpinProcess {
-    fn drop(&mut self) {
-        // The group is killed before the leader is reaped, so its id cannot have been reused.
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
     }
 }
 
@@ -277,11 +189,11 @@ async fn check_keepalive(id: &'static str, name: &'static str, addr: SocketAddr,
     let _ = get(addr, path, &headers).await;
     let run = tokio::time::timeout(
         REQUEST_TIMEOUT * 4,
-        sequential(addr, path, &headers, KEEPALIVE_REQUESTS),
+        load::keepalive(addr, path, &headers, KEEPALIVE_REQUESTS, http::StatusCode::OK),
     )
     .await;
-    let replies = match run {
-        Ok(Ok(replies)) => replies,
+    let measured = match run {
+        Ok(Ok(measured)) => measured,
         Ok(Err(error)) => return Check::new(id, name, false, format!("connection failed: {error:#}")),
         Err(_) => {
             return Check::new(
@@ -292,21 +204,16 @@ async fn check_keepalive(id: &'static str, name: &'static str, addr: SocketAddr,
             );
         }
     };
-    let not_ok = replies.iter().filter(|(s, _)| *s != http::StatusCode::OK).count();
-    let mut times: Vec<Duration> = replies.iter().map(|(_, t)| *t).collect();
-    times.sort();
-    let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
-    let ms = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
-    let slow = times.iter().filter(|t| **t > STALL).count();
+    let (not_ok, slow) = (measured.unexpected, measured.over(STALL));
     Check::new(
         id,
         name,
         not_ok == 0 && slow == 0,
         format!(
-            "{KEEPALIVE_REQUESTS} requests on one connection: p50 {} ms, p90 {} ms, max {} ms; {slow} over {} ms; {not_ok} not 200",
-            ms(at(0.5)),
-            ms(at(0.9)),
-            ms(at(1.0)),
+            "{KEEPALIVE_REQUESTS} requests on one connection: p50 {:.2} ms, p90 {:.2} ms, max {:.2} ms; {slow} over {} ms; {not_ok} not 200",
+            ms(measured.at(0.5)),
+            ms(measured.at(0.9)),
+            ms(measured.at(1.0)),
             STALL.as_millis()
         ),
     )
@@ -319,14 +226,6 @@ fn tampered(cookie: &str) -> String {
     let i = bytes.len() - 5;
     bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
     String::from_utf8(bytes).expect("ascii")
-}
-
-fn spin_version(spin: &Path) -> String {
-    Command::new(spin)
-        .arg("--version")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
 /// The components' `source`s, so the report says which build was loaded.
@@ -581,7 +480,7 @@ async fn main() {
     }
     let dir = std::env::temp_dir().join(format!("sgw-spin-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    println!("spin:     {} ({})", spin.display(), spin_version(&spin));
+    println!("spin:     {} ({})", spin.display(), spin::version(&spin));
     println!("manifest: {} (source: {})", manifest.display(), sources(&manifest));
     let run = Run { spin, manifest, dir };
     // On Ctrl-C the checks' future is dropped, and with it every SpinProcess (their own

@@ -1,13 +1,16 @@
 //! Real services for end-to-end tests and the benchmark: a `redis-server` process, an origin
 //! HTTP server that records what reaches it, the gateway component in the Spin-compatible
-//! host, and a plain HTTP/1.1 client over TCP. Nothing here is a mock.
+//! host or under a real `spin up`, a plain HTTP/1.1 client over TCP, and the benchmarks' load.
+//! Nothing here is a mock.
 
 pub mod client;
 pub mod framework_app;
 pub mod gateway;
+pub mod load;
 pub mod origin;
 pub mod redis_server;
 pub mod sessions;
+pub mod spin;
 pub mod spring_sessions;
 pub mod stack;
 pub mod steady_origin;
@@ -17,6 +20,7 @@ pub use framework_app::FrameworkApp;
 pub use gateway::{Gateway, VariableStyle};
 pub use origin::Origin;
 pub use redis_server::{RedisCluster, RedisServer};
+pub use spin::SpinProcess;
 pub use stack::Stack;
 pub use steady_origin::SteadyOrigin;
 
