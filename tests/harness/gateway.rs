@@ -208,16 +208,12 @@ impl Gateway {
     /// the wasi:http 0.3 build: the 0.2 one refuses key-value reads.
     pub async fn start_reading_key_value(variables: &[(&str, &str)], store_url: &str) -> Self {
         ensure_component_built();
-        let mut given: BTreeMap<String, String> =
-            variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        given.insert("session_reads".into(), "key_value".into());
-        let file = runtime_config_with(&given);
-        let text = std::fs::read_to_string(&file).expect("runtime config") + "\n" + &key_value_section(store_url);
+        let given: BTreeMap<String, String> = variables.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let app = App::load_full(
             &manifest_of(World::P3),
             &HashMap::new(),
             &BTreeMap::new(),
-            Some(&temp_file("runtime-config", &text)),
+            Some(&runtime_config_reading_key_value(&given, store_url)),
             LogSink::Capture,
         );
         Self::serve(app.expect("the application loads")).await
@@ -272,6 +268,17 @@ pub fn runtime_config_with(values: &BTreeMap<String, String>) -> std::path::Path
         table.insert(name.clone(), toml::Value::String(value.clone()));
     }
     temp_file("runtime-config", &toml::to_string(&doc).expect("TOML"))
+}
+
+/// The shipped `runtime-config.toml` with `values` and `session_reads = "key_value"` set in
+/// it, and the `default` key-value store backed by Redis at `store_url`, written to a
+/// temporary file: [`Gateway::start_reading_key_value`]'s configuration, for any Spin.
+pub fn runtime_config_reading_key_value(values: &BTreeMap<String, String>, store_url: &str) -> std::path::PathBuf {
+    let mut values = values.clone();
+    values.insert("session_reads".into(), "key_value".into());
+    let file = runtime_config_with(&values);
+    let text = std::fs::read_to_string(&file).expect("runtime config") + "\n" + &key_value_section(store_url);
+    temp_file("runtime-config", &text)
 }
 
 /// How the gateway reads sessions in this test run: `SGW_TEST_READS=key_value` runs the
