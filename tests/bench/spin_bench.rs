@@ -40,7 +40,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bound on a target's first request, and on a keep-alive series beyond its expected length.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -155,12 +155,15 @@ struct Measure {
     /// Against this round's floor of the same world.
     ratio: f64,
     ka_p50_over_floor: f64,
+    /// CPU time of processes outside this benchmark (not this process, its Spins, Redis)
+    /// while this was measured, in % of one core.
+    others: f64,
     /// A compiler ran while this was measured.
     disturbed: bool,
 }
 
 impl Measure {
-    fn of(figures: &Figures, keepalive: &KeepAlive, disturbed: bool) -> Self {
+    fn of(figures: &Figures, keepalive: &KeepAlive, others: f64, disturbed: bool) -> Self {
         Self {
             rate: figures.rate(),
             p50: ms(figures.percentile(0.5)),
@@ -171,12 +174,13 @@ impl Measure {
             ka_slow: keepalive.over(load::KEEPALIVE_SLOW) as f64,
             ratio: 0.0,
             ka_p50_over_floor: 0.0,
+            others,
             disturbed,
         }
     }
 
     /// The figures in the tables' column order, with their formats' decimals.
-    fn cells(&self) -> [(f64, usize); 9] {
+    fn cells(&self) -> [(f64, usize); 10] {
         [
             (self.rate, 0),
             (self.ratio, 2),
@@ -187,11 +191,12 @@ impl Measure {
             (self.ka_max, 2),
             (self.ka_slow, 0),
             (self.ka_p50_over_floor, 2),
+            (self.others, 0),
         ]
     }
 }
 
-const HEADINGS: [&str; 9] = [
+const HEADINGS: [&str; 10] = [
     "req/s",
     "x floor",
     "p50 ms",
@@ -201,6 +206,7 @@ const HEADINGS: [&str; 9] = [
     "ka max",
     "ka >10ms",
     "ka p50-floor",
+    "others %cpu",
 ];
 const NAME_WIDTH: usize = 40;
 const CELL_WIDTH: usize = 13;
@@ -278,6 +284,79 @@ fn builds_running() -> Vec<String> {
                 .then(|| format!("{} {comm}", e.file_name().to_string_lossy()))
         })
         .collect()
+}
+
+/// CPU time so far, in clock ticks: of the machine (user, nice, system and steal: not the
+/// interrupts, which carry this benchmark's own loopback traffic), and of this process and
+/// its descendants (Spin, its trigger processes, Redis), reaped children included.
+struct CpuSample {
+    machine: u64,
+    ours: u64,
+    at: Instant,
+}
+
+/// Clock ticks per second of /proc's figures (USER_HZ, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+impl CpuSample {
+    fn now() -> Self {
+        let machine = std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|stat| {
+                let fields: Vec<u64> = stat
+                    .lines()
+                    .next()?
+                    .split_whitespace()
+                    .skip(1)
+                    .filter_map(|f| f.parse().ok())
+                    .collect();
+                // user nice system idle iowait irq softirq steal ...
+                Some(fields.first()? + fields.get(1)? + fields.get(2)? + fields.get(7).unwrap_or(&0))
+            })
+            .unwrap_or(0);
+        // Every process's parent and CPU time (utime, stime, cutime, cstime), after the
+        // command name, which may hold spaces and parentheses.
+        let mut processes: Vec<(u32, u32, u64)> = Vec::new();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            let Some((_, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let number = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+            // After the name: state (0), ppid (1), ..., utime (11), stime (12), cutime (13), cstime (14).
+            processes.push((pid, number(1) as u32, number(11) + number(12) + number(13) + number(14)));
+        }
+        let mut tree = vec![std::process::id()];
+        let mut ours = 0;
+        while let Some(parent) = tree.pop() {
+            for (pid, ppid, ticks) in &processes {
+                if *pid == parent {
+                    ours += ticks;
+                }
+                if *ppid == parent {
+                    tree.push(*pid);
+                }
+            }
+        }
+        Self {
+            machine,
+            ours,
+            at: Instant::now(),
+        }
+    }
+
+    /// What processes outside this benchmark used since `self`, in % of one core.
+    fn others_since(&self) -> f64 {
+        let now = Self::now();
+        let others = (now.machine - self.machine) as f64 - (now.ours as f64 - self.ours as f64);
+        (others / TICKS_PER_SECOND / self.at.elapsed().as_secs_f64() * 100.0).max(0.0)
+    }
 }
 
 /// The request a target must answer first, and with its expected status.
@@ -484,6 +563,7 @@ impl Bench {
             for &i in &order {
                 let target = &self.targets[i];
                 compiling.store(!builds_running().is_empty(), Ordering::Relaxed);
+                let cpu = CpuSample::now();
                 let figures = drive(target.addr, &target.next(), target.expect, load).await;
                 let limit = REQUEST_TIMEOUT + Duration::from_millis(100) * self.o.requests as u32;
                 let keepalive = tokio::time::timeout(
@@ -505,7 +585,8 @@ impl Bench {
                 })?
                 .map_err(|e| format!("{}: keep-alive connection failed: {e:#}", target.name))?;
                 let disturbed = compiling.load(Ordering::Relaxed) || !builds_running().is_empty();
-                measures[i] = Measure::of(&figures, &keepalive, disturbed);
+                let others = cpu.others_since();
+                measures[i] = Measure::of(&figures, &keepalive, others, disturbed);
             }
             for i in 0..n {
                 let floor = self
@@ -546,6 +627,8 @@ impl Bench {
              req/s, p50 ms: {c} keep-alive connections; x floor: req/s over the same round's floor of the same world.\n\
              ka: keep-alive, {r} requests one after the other on one connection (ms); ka p50-floor: ka p50 minus the floor's.\n\
              errors: other statuses or failed exchanges, throughput and keep-alive together.\n\
+             others %cpu: CPU time of processes outside this benchmark (and hypervisor steal) while the row was measured,\n\
+             in % of one core: anything over a few % disturbed the row.\n\
              The 401 and public-path rows do other work than the floor (no Redis read): their ratio is for scale only."
         );
         if rounds.iter().flatten().any(|m| m.disturbed) {
