@@ -444,9 +444,11 @@ async fn persistent_and_host_prefixed_cookies() {
         "{header}"
     );
 
+    // The cookie settings are read when a hook writes a cookie: the login fails, and says why.
     let bad = start(&[("cookie_name", "__Host-sgw"), ("cookie_domain", "example.com")]).await;
-    let reply = get(bad.gateway.addr, "/reflect/public", &[]).await;
+    let reply = hook(&bad, None, &[("x-sgw-login", r#"{"user_id":"pat"}"#)]).await;
     assert_eq!(reply.status, 500);
+    assert!(session_cookie(&reply).is_none());
     assert!(bad.gateway.logs().contains("`cookie_domain`"), "{}", bad.gateway.logs());
 }
 

@@ -328,8 +328,14 @@ async fn relay_body(out: ResponseOutparam, status: u16, headers: HeaderMap, sour
     let Ok(input) = source.stream() else {
         return fail(out, internal("origin body not readable"));
     };
-    let (ahead, how) = read_ahead(&input, None).await;
+    let length = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let (ahead, how) = read_ahead(&input, length).await;
     match how {
+        // All a `Content-Length` body has: out at once, without waiting for the host to
+        // report the end (over HTTP/1 nothing can follow such a body).
+        Ahead::More if length == Some(ahead.len()) => replies::whole(out, status, headers, &ahead),
         Ahead::Ended => {
             drop(input);
             match trailers(IncomingBody::finish(source)).await {

@@ -214,6 +214,10 @@ fn engine() -> &'static Engine {
         config.wasm_component_model_async(true);
         // Spin allocates instances from a pool: making a new instance stays cheap.
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(PoolingAllocationConfig::default()));
+        // `perf` then names the component's own functions (Spin has no such switch).
+        if std::env::var_os("SPIN_HOST_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         Engine::new(&config).expect("the engine configuration is valid")
     })
 }
