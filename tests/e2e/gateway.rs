@@ -408,9 +408,10 @@ async fn invalid_configuration_gives_500_and_names_the_variable() {
 }
 
 /// The cookie settings are read only when the origin sends a hook: a bad one fails that
-/// response with 500 and writes no session, while requests that never read it are served.
+/// response with 500 and writes no new session, while requests that never read it are served
+/// and what needs no cookie (a logout) is still carried out.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_bad_cookie_setting_fails_the_login_that_reads_it_and_writes_nothing() {
+async fn a_bad_cookie_setting_fails_the_hook_that_reads_it_and_loses_no_logout() {
     let stack = Stack::start(&[("public_paths", "/reflect/public"), ("cookie_same_site", "sometimes")]).await;
     let value = stack.create_session("alice", serde_json::json!({}));
     let served = stack.get("/app", &[("cookie", &cookie(&value))]).await;
@@ -432,6 +433,21 @@ async fn a_bad_cookie_setting_fails_the_login_that_reads_it_and_writes_nothing()
     );
     let logs = stack.gateway.logs();
     assert!(logs.contains("`cookie_same_site`"), "{logs}");
+
+    // A logout the app has already done is carried out in Redis all the same: the cookie
+    // that would expire the client's copy is what cannot be written.
+    let logout = stack
+        .get(
+            "/reflect/app",
+            &[("cookie", &cookie(&value)), ("x-reflect-x-sgw-logout", "1")],
+        )
+        .await;
+    assert_eq!(logout.status, 500, "{}", logout.text());
+    let after = stack.get("/app", &[("cookie", &cookie(&value))]).await;
+    assert_eq!(
+        after.status, 401,
+        "the session ended although its cookie was not expired"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -156,11 +156,12 @@ async fn serve<P: Platform, U: Upstream>(
             (&*late_sessions, &late_store)
         }
     };
+    let cookie = settings.cookie().await;
     let writes = Writes {
         sessions,
         codec: &*settings.codec().await?,
         expiry: &settings.lifetimes().await?.expiry,
-        cookie: &*settings.cookie().await?,
+        cookie: cookie.as_deref(),
     };
     Ok(
         match carry_out_hooks(platform, &writes, store, hooks, current, now).await {
@@ -339,6 +340,10 @@ async fn carry_out_hooks(
             LifecycleError::Invalid(reason) => {
                 log::error(platform, format_args!("origin sent an invalid session hook: {reason}"));
                 Reply::bad_gateway()
+            }
+            LifecycleError::Misconfigured(error) => {
+                log::error(platform, format_args!("invalid configuration: {error}"));
+                Reply::misconfigured()
             }
             // Never pretend a login or logout happened when it was not written.
             LifecycleError::Store(error) => {

@@ -5,7 +5,7 @@
 use crate::log;
 use crate::platform::Platform;
 use crate::store::{Replaced, SessionStore, StoreError};
-use session_gateway_core::config::{Codec, Sessions};
+use session_gateway_core::config::{Codec, ConfigError, Sessions};
 use session_gateway_core::cookie_codec::{CookieCodec, SessionId, VerifiedSessionId};
 use session_gateway_core::expiry::Expiry;
 use session_gateway_core::hooks::{self, Hooks};
@@ -25,6 +25,8 @@ pub enum LifecycleError {
     /// The origin asked for something invalid (a user id that is not header-safe, data too large).
     Invalid(String),
     Store(StoreError),
+    /// A section of the configuration the hook needs is invalid (the message names the variable).
+    Misconfigured(String),
 }
 
 impl From<StoreError> for LifecycleError {
@@ -39,10 +41,18 @@ pub struct Writes<'a> {
     pub sessions: &'a Sessions,
     pub codec: &'a Codec,
     pub expiry: &'a Expiry,
-    pub cookie: &'a CookieSettings,
+    /// Read after the origin has answered: when it is invalid, what needs no cookie (a
+    /// revocation, a logout, an update) is still carried out, so the app's intent holds in
+    /// Redis, and what would need one (a login, a rotation) writes nothing.
+    pub cookie: Result<&'a CookieSettings, &'a ConfigError>,
 }
 
 impl Writes<'_> {
+    fn cookie(&self) -> Result<&CookieSettings, LifecycleError> {
+        self.cookie
+            .map_err(|error| LifecycleError::Misconfigured(error.to_string()))
+    }
+
     fn session_key(&self, id: &SessionId) -> String {
         self.sessions.session_key(id)
     }
@@ -78,7 +88,7 @@ pub async fn apply(
         if current.as_ref().is_some_and(|c| &c.record.user_id == user) {
             current = None;
             if hooks.login.is_none() {
-                set_cookies.push(config.cookie.expire());
+                set_cookies.push(config.cookie()?.expire());
             }
         }
     }
@@ -93,7 +103,7 @@ pub async fn apply(
     }
     let Some(mut current) = current else {
         if hooks.logout {
-            set_cookies.push(config.cookie.expire());
+            set_cookies.push(config.cookie()?.expire());
         } else if hooks.update.is_some() || hooks.rotate {
             log::info(
                 platform,
@@ -106,7 +116,7 @@ pub async fn apply(
     let index = config.user_index_key(&current.record.user_id);
     if hooks.logout {
         logout(store, &key, &index, &current.id).await?;
-        set_cookies.push(config.cookie.expire());
+        set_cookies.push(config.cookie()?.expire());
         if hooks.update.is_some() || hooks.rotate {
             log::info(
                 platform,
@@ -127,6 +137,7 @@ pub async fn apply(
         ))));
     }
     if hooks.rotate {
+        let cookie = config.cookie()?;
         let id = new_id(platform, &current.record.user_id)?;
         let new_key = config.session_key(&id);
         let expires = current.record.expires_at.to_string();
@@ -140,11 +151,7 @@ pub async fn apply(
             .await?
             == 1
         {
-            set_cookies.push(
-                config
-                    .cookie
-                    .issue(config.codec.encode(&id), current.record.expires_at.saturating_sub(now)),
-            );
+            set_cookies.push(cookie.issue(config.codec.encode(&id), current.record.expires_at.saturating_sub(now)));
         }
     }
     Ok(set_cookies)
@@ -162,6 +169,7 @@ async fn login(
     old: Option<Current>,
     now: u64,
 ) -> Result<String, LifecycleError> {
+    let cookie = config.cookie()?;
     let record = SessionRecordV1::new(login.user_id, login.data, now, config.expiry.absolute_secs);
     let bytes = checked(&record, now)?;
     let ttl = config.expiry.ttl_at(now, record.expires_at).unwrap_or(1);
@@ -201,7 +209,7 @@ async fn login(
     if let Some((old_key, old_index, old_id)) = &apart {
         logout(store, old_key, old_index, old_id).await?;
     }
-    Ok(config.cookie.issue(config.codec.encode(&id), record.expires_at - now))
+    Ok(cookie.issue(config.codec.encode(&id), record.expires_at - now))
 }
 
 async fn logout(store: &impl SessionStore, key: &str, index: &str, id: &SessionId) -> Result<(), StoreError> {

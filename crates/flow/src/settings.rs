@@ -103,24 +103,34 @@ impl<'p, P: Platform> Settings<'p, P> {
         }
         loop {
             let missing = RefCell::new(Vec::new());
+            let undeclared = RefCell::new(None);
             let parsed = {
                 let read = self.read.borrow();
                 parse(&|name: &str| match read.get(name) {
                     Some(value) => value.clone(),
                     None => {
-                        let mut missing = missing.borrow_mut();
-                        if !missing.contains(&declared(name)) {
-                            missing.push(declared(name));
+                        match VARIABLES.iter().find(|declared| **declared == name) {
+                            Some(name) if !missing.borrow().contains(name) => missing.borrow_mut().push(*name),
+                            Some(_) => {}
+                            None => *undeclared.borrow_mut() = Some(name.to_owned()),
                         }
                         None
                     }
                 })
             };
+            if let Some(name) = undeclared.into_inner() {
+                // A parser's mistake, not the user's: said as plainly, never a trap.
+                return Err(ConfigError {
+                    variable: "(none)",
+                    problem: format!("the gateway asked for `{name}`, which it does not declare"),
+                });
+            }
             let missing = missing.into_inner();
             if missing.is_empty() {
                 let parsed = Rc::new(parsed?);
-                KEPT.with_borrow_mut(|kept| *slot(kept) = Some(parsed.clone()));
-                return Ok(parsed);
+                // The first request to parse a section keeps it; a concurrent one uses that.
+                let kept = KEPT.with_borrow_mut(|kept| slot(kept).get_or_insert(parsed).clone());
+                return Ok(kept);
             }
             for name in missing {
                 let value = self.platform.variable(name).await.map_err(|error| ConfigError {
@@ -132,13 +142,4 @@ impl<'p, P: Platform> Settings<'p, P> {
             }
         }
     }
-}
-
-/// `name` as the core declares it: a parser asks only for declared variables.
-fn declared(name: &str) -> &'static str {
-    VARIABLES
-        .iter()
-        .find(|declared| **declared == name)
-        .copied()
-        .unwrap_or_else(|| unreachable!("variable `{name}` is not in config::VARIABLES"))
 }

@@ -295,7 +295,8 @@ pub async fn relay(out: ResponseOutparam, origin: OriginResponse, hooks: &HookHe
     let Ok(source) = response.consume() else {
         return fail(out, internal("origin body consumed"));
     };
-    let relayed = relay_body(out, status, headers, source);
+    let trailers_announced = origin_headers.contains_key(http::header::TRAILER);
+    let relayed = relay_body(out, status, headers, source, trailers_announced);
     match upload {
         Some(upload) => poll::beside(relayed, upload).await,
         None => relayed.await,
@@ -324,17 +325,25 @@ enum Ahead {
     Failed,
 }
 
-async fn relay_body(out: ResponseOutparam, status: u16, headers: HeaderMap, source: IncomingBody) {
+async fn relay_body(
+    out: ResponseOutparam,
+    status: u16,
+    headers: HeaderMap,
+    source: IncomingBody,
+    trailers_announced: bool,
+) {
     let Ok(input) = source.stream() else {
         return fail(out, internal("origin body not readable"));
     };
+    // Not when the origin announces trailers (HTTP/2 may send them after such a body).
     let length = headers
         .get(http::header::CONTENT_LENGTH)
+        .filter(|_| !trailers_announced)
         .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     let (ahead, how) = read_ahead(&input, length).await;
     match how {
         // All a `Content-Length` body has: out at once, without waiting for the host to
-        // report the end (over HTTP/1 nothing can follow such a body).
+        // report the end.
         Ahead::More if length == Some(ahead.len()) => replies::whole(out, status, headers, &ahead),
         Ahead::Ended => {
             drop(input);
