@@ -1097,3 +1097,33 @@ async fn each_path_reads_only_the_variables_it_needs() {
         "variable lookups per request, two rounds of the four paths"
     );
 }
+
+/// Concurrent first requests on a fresh gateway (one wasi:http 0.3 instance takes up to 16
+/// at once) each read the sections they need, and each is answered as if it came alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_first_requests_each_read_a_whole_configuration() {
+    let stack = Stack::start(&[("public_paths", "/pub")]).await;
+    let value = stack.create_session("alice", serde_json::json!({}));
+    let valid = cookie(&value);
+    let requests = (0..16).map(|i| {
+        let (addr, valid) = (stack.gateway.addr, valid.clone());
+        async move {
+            match i % 3 {
+                0 => (get(addr, "/private", &[("cookie", &valid)]).await.status, 200),
+                1 => (get(addr, "/private", &[]).await.status, 401),
+                _ => (get(addr, "/pub/x", &[]).await.status, 200),
+            }
+        }
+    });
+    let answers = futures::future::join_all(requests).await;
+    for (got, want) in answers {
+        assert_eq!(got, want);
+    }
+    let seen = stack.origin.requests_to("/private");
+    assert_eq!(
+        seen.len(),
+        6,
+        "the six valid sessions, and nothing else, reach /private"
+    );
+    assert!(seen.iter().all(|r| r.headers["x-session-user"] == "alice"));
+}

@@ -25,14 +25,15 @@ pub use upstream::{Forward, Owned, Upstream};
 use futures::future::join3;
 use lifecycle::{Current, LifecycleError, Writes};
 use lookup::{Loaded, Lookup, lookup_session};
-use session_gateway_core::config::{ConfigError, FormatName, Forwarding, Lifetimes, Sessions};
+use session_gateway_core::config::{ConfigError, FormatName, Forwarding, Lifetimes};
 use session_gateway_core::hooks;
 use session_gateway_core::policy::{Access, RequestFacts, accepts_html, decide};
 use session_gateway_core::redis_layout;
 use session_gateway_core::replies::Reply;
 use session_gateway_core::session::SessionRecordV1;
-use session_gateway_core::{Decision, SessionLookup};
+use session_gateway_core::{Decision, SessionLookup, VerifiedSessionId};
 use settings::Settings;
+use std::rc::Rc;
 use store::{RedisStore, SessionStore};
 
 /// The whole request: the adapter hands over the request's head and body, and returns what
@@ -73,19 +74,30 @@ async fn serve<P: Platform, U: Upstream>(
     };
     // A cookie that verifies: where its session lives and how long it lasts.
     let found = match id {
-        Some(id) => Some((id, settings.sessions().await?, settings.lifetimes().await?)),
+        Some(id) => Some(Found {
+            id,
+            store: RedisStore::new(platform, settings.sessions().await?),
+            lifetimes: settings.lifetimes().await?,
+        }),
         None => None,
     };
-    let store = found.as_ref().map(|(_, sessions, _)| store_of(platform, sessions));
     let Lookup {
         lookup,
         mut loaded,
         touch,
-    } = match (&found, &store) {
-        (Some((id, sessions, lifetimes)), Some(store)) => {
-            lookup_session(platform, sessions, lifetimes, store, id.clone(), now_ms).await
+    } = match &found {
+        Some(f) => {
+            lookup_session(
+                platform,
+                f.store.sessions(),
+                &f.lifetimes,
+                &f.store,
+                f.id.clone(),
+                now_ms,
+            )
+            .await
         }
-        _ => Lookup::only(SessionLookup::Missing),
+        None => Lookup::only(SessionLookup::Missing),
     };
     let access = match lookup {
         // As `decide` has it, whatever the routing: so an authenticated request does not read it.
@@ -106,16 +118,11 @@ async fn serve<P: Platform, U: Upstream>(
         }
     };
     let forwarding = settings.forwarding().await?;
-    let due = match (&found, &store) {
-        (Some((_, sessions, lifetimes)), Some(store)) => Some(Refresh {
-            sessions,
-            store,
-            lifetimes,
-            native: loaded.as_ref(),
-            touch,
-        }),
-        _ => None,
-    };
+    let due = found.as_ref().map(|found| Refresh {
+        found,
+        native: loaded.as_ref(),
+        touch,
+    });
     let (forwarded, refreshed) = forward(
         platform,
         upstream,
@@ -147,18 +154,17 @@ async fn serve<P: Platform, U: Upstream>(
         .map(|l| l.current)
         .filter(|_| matches!(access, Access::Authenticated(_)));
     // A login on a public path has read no store yet.
-    let (late_sessions, late_store);
-    let (sessions, store) = match (&found, &store) {
-        (Some((_, sessions, _)), Some(store)) => (&**sessions, store),
-        _ => {
-            late_sessions = settings.sessions().await?;
-            late_store = store_of(platform, &late_sessions);
-            (&*late_sessions, &late_store)
+    let late;
+    let store = match &found {
+        Some(found) => &found.store,
+        None => {
+            late = RedisStore::new(platform, settings.sessions().await?);
+            &late
         }
     };
     let cookie = settings.cookie().await;
     let writes = Writes {
-        sessions,
+        sessions: store.sessions(),
         codec: &*settings.codec().await?,
         expiry: &settings.lifetimes().await?.expiry,
         cookie: cookie.as_deref(),
@@ -175,8 +181,11 @@ async fn serve<P: Platform, U: Upstream>(
     )
 }
 
-fn store_of<'a, P: Platform>(platform: &'a P, sessions: &'a Sessions) -> RedisStore<'a, P> {
-    RedisStore::new(platform, &sessions.redis, sessions.reads, sessions.redis_timeout)
+/// A cookie that verified: its session's store and lifetimes.
+struct Found<'p, P: Platform> {
+    id: VerifiedSessionId,
+    store: RedisStore<'p, P>,
+    lifetimes: Rc<Lifetimes>,
 }
 
 /// The client's request, as the adapter handed it over.
@@ -185,31 +194,28 @@ struct Request<B> {
     body: B,
 }
 
-/// What may need refreshing beside the forward, a native session's record or the key of a
-/// framework's session to touch, and what doing it reads.
-struct Refresh<'a, S> {
-    sessions: &'a Sessions,
-    store: &'a S,
-    lifetimes: &'a Lifetimes,
+/// What may need refreshing beside the forward: a native session's record, or the key of a
+/// framework's session to touch.
+struct Refresh<'a, 'p, P: Platform> {
+    found: &'a Found<'p, P>,
     native: Option<&'a Loaded>,
     touch: Option<String>,
 }
 
 /// Sends the request to the origin; a due idle refresh or touch runs beside it, never
 /// before it. Also returns the record as the refresh rewrote it, if it did.
-async fn forward<P: Platform, U: Upstream, S: SessionStore>(
+async fn forward<P: Platform, U: Upstream>(
     platform: &P,
     upstream: &U,
     forwarding: &Forwarding,
     request: Request<U::Body>,
     access: &Access,
-    due: Option<Refresh<'_, S>>,
+    due: Option<Refresh<'_, '_, P>>,
     now: u64,
 ) -> (Result<U::Response, Reply>, Option<(SessionRecordV1, Vec<u8>)>) {
     let touch = async {
         let Some(Refresh {
-            store,
-            lifetimes,
+            found: Found { store, lifetimes, .. },
             touch: Some(key),
             ..
         }) = due.as_ref()
@@ -231,9 +237,7 @@ async fn forward<P: Platform, U: Upstream, S: SessionStore>(
     };
     let refresh = async {
         let Refresh {
-            sessions,
-            store,
-            lifetimes,
+            found: Found { store, lifetimes, .. },
             native: Some(Loaded { current, remaining_ms }),
             ..
         } = due.as_ref()?
@@ -248,7 +252,7 @@ async fn forward<P: Platform, U: Upstream, S: SessionStore>(
             ..current.record.clone()
         };
         let bytes = refreshed.to_json();
-        let key = sessions.session_key(&current.id);
+        let key = store.sessions().session_key(&current.id);
         let ttl_arg = ttl.to_string();
         match store
             .script(

@@ -9,7 +9,7 @@ use crate::log;
 use crate::platform::{Platform, RedisError, RedisParameter, RedisResult};
 use futures::future::{Either, select};
 use session_gateway_core::cluster::{self, Redirect};
-use session_gateway_core::config::{RedisTopology, Sentinel, SessionReads};
+use session_gateway_core::config::{Sentinel, SessionReads, Sessions};
 use session_gateway_core::redis_layout;
 use std::any::Any;
 use std::cell::RefCell;
@@ -96,9 +96,8 @@ thread_local! {
 
 pub struct RedisStore<'a, P: Platform> {
     platform: &'a P,
-    topology: &'a RedisTopology,
-    reads: SessionReads,
-    timeout: Duration,
+    /// Where sessions live (the topology, how reads go, the bound on each call).
+    sessions: Rc<Sessions>,
     /// The primary's connection, opened on first use (Spin opens a new TCP connection per
     /// `open`, so once per request); replaced when Sentinel names another primary.
     primary: RefCell<Option<Rc<P::Connection>>>,
@@ -107,12 +106,14 @@ pub struct RedisStore<'a, P: Platform> {
 }
 
 impl<'a, P: Platform> RedisStore<'a, P> {
-    pub fn new(platform: &'a P, topology: &'a RedisTopology, reads: SessionReads, timeout: Duration) -> Self {
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
+
+    pub fn new(platform: &'a P, sessions: Rc<Sessions>) -> Self {
         Self {
             platform,
-            topology,
-            reads,
-            timeout,
+            sessions,
             primary: RefCell::new(None),
             nodes: RefCell::new(HashMap::new()),
         }
@@ -139,7 +140,7 @@ impl<'a, P: Platform> RedisStore<'a, P> {
         if let Some(connection) = self.primary.borrow().as_ref() {
             return Ok(connection.clone());
         }
-        let connection = Rc::new(self.open(&self.topology.primary).await?);
+        let connection = Rc::new(self.open(&self.sessions.redis.primary).await?);
         *self.primary.borrow_mut() = Some(connection.clone());
         Ok(connection)
     }
@@ -162,20 +163,20 @@ impl<'a, P: Platform> RedisStore<'a, P> {
         command: &str,
         args: Vec<RedisParameter>,
     ) -> Result<Vec<RedisResult>, StoreError> {
-        if !self.topology.cluster.is_empty() {
+        if !self.sessions.redis.cluster.is_empty() {
             return self.on_cluster(key, command, args).await;
         }
         let first = self
             .within(async { self.execute(&*self.primary().await?, command, args.clone()).await })
             .await;
-        let (Err(StoreError::Unavailable(reason)), Some(sentinel)) = (&first, &self.topology.sentinel) else {
+        let (Err(StoreError::Unavailable(reason)), Some(sentinel)) = (&first, &self.sessions.redis.sentinel) else {
             return first;
         };
         let address = self
             .discover(sentinel)
             .await
             .map_err(|e| StoreError::Unavailable(format!("{reason}; {e}")))?;
-        if address == self.topology.primary {
+        if address == self.sessions.redis.primary {
             return first;
         }
         log::info(
@@ -199,7 +200,7 @@ impl<'a, P: Platform> RedisStore<'a, P> {
         command: &str,
         args: Vec<RedisParameter>,
     ) -> Result<Vec<RedisResult>, StoreError> {
-        let nodes = &self.topology.cluster;
+        let nodes = &self.sessions.redis.cluster;
         let first = cluster::expected_node(cluster::slot(key.as_bytes()), nodes.len());
         let (mut target, mut asking, mut skipped) = (nodes[first].clone(), false, 0);
         let mut last = String::new();
@@ -242,7 +243,8 @@ impl<'a, P: Platform> RedisStore<'a, P> {
     }
 
     fn redirected(&self, addr: &str) -> Result<String, StoreError> {
-        self.topology
+        self.sessions
+            .redis
             .node_at(addr)
             .ok_or_else(|| StoreError::Unavailable(format!("unusable redirection to {addr}")))
     }
@@ -264,7 +266,8 @@ impl<'a, P: Platform> RedisStore<'a, P> {
                     [RedisResult::Binary(host), RedisResult::Binary(port)] => {
                         let (host, port) = (String::from_utf8_lossy(host), String::from_utf8_lossy(port));
                         return self
-                            .topology
+                            .sessions
+                            .redis
                             .primary_at(&host, &port)
                             .ok_or_else(|| StoreError::Unavailable("Sentinel named an unusable address".into()));
                     }
@@ -358,7 +361,7 @@ impl<'a, P: Platform> RedisStore<'a, P> {
 
     /// A record read from the first replica that answers (plain GET: works on any version).
     async fn read_replica(&self, key: &str) -> Option<Result<Option<Stored>, StoreError>> {
-        for address in &self.topology.replicas {
+        for address in &self.sessions.redis.replicas {
             let read = self.within(async {
                 let connection = self.open(address).await?;
                 self.platform.redis_get(&connection, key).await.map_err(classify)
@@ -385,12 +388,12 @@ impl<'a, P: Platform> RedisStore<'a, P> {
     async fn within<T>(&self, attempt: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
         let timer = self
             .platform
-            .wait_for(self.timeout.as_nanos().min(u64::MAX as u128) as u64);
+            .wait_for(self.sessions.redis_timeout.as_nanos().min(u64::MAX as u128) as u64);
         match select(pin!(attempt), pin!(timer)).await {
             Either::Left((result, _)) => result,
             Either::Right(((), _)) => Err(StoreError::Unavailable(format!(
                 "no answer within {} ms",
-                self.timeout.as_millis()
+                self.sessions.redis_timeout.as_millis()
             ))),
         }
     }
@@ -402,7 +405,7 @@ fn binary(bytes: &[u8]) -> RedisParameter {
 
 impl<P: Platform> SessionStore for RedisStore<'_, P> {
     async fn load(&self, key: &str) -> Result<Option<Stored>, StoreError> {
-        if self.reads == SessionReads::KeyValue {
+        if self.sessions.reads == SessionReads::KeyValue {
             if let Some(bytes) = self.read_key_value(key).await {
                 return Ok(Some(Stored {
                     bytes,
@@ -439,7 +442,7 @@ impl<P: Platform> SessionStore for RedisStore<'_, P> {
         let reply = match self.on_primary(key, "HGETALL", hgetall()).await {
             Err(StoreError::Unavailable(reason)) => {
                 let mut read = Err(StoreError::Unavailable(reason.clone()));
-                for address in &self.topology.replicas {
+                for address in &self.sessions.redis.replicas {
                     read = self
                         .within(async { self.execute(&self.open(address).await?, "HGETALL", hgetall()).await })
                         .await;
