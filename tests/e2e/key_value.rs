@@ -163,7 +163,10 @@ async fn key_value_reads_with_a_cluster_are_a_configuration_error() {
     let redis = RedisServer::start();
     let origin = Origin::start().await;
     let gateway = gateway(&redis, &origin, &redis.url(), &[("redis_cluster_nodes", &redis.url())]).await;
-    let reply = session_gateway_tests::client::get(gateway.addr, "/app", &[]).await;
+    // The store's section is read once a cookie verifies.
+    let value =
+        session_gateway_tests::sessions::create(&mut redis.connection().unwrap(), "kim", serde_json::json!({}), KEY_A);
+    let reply = session_gateway_tests::client::get(gateway.addr, "/app", &[("cookie", &cookie(&value))]).await;
     assert_eq!(reply.status, 500);
     assert!(gateway.logs().contains("`session_reads`"), "{}", gateway.logs());
     assert!(origin.requests().is_empty());
