@@ -2,8 +2,8 @@
 //!
 //! Drives HTTP load through the Spin-compatible host against a local origin and Redis, and
 //! prints, side by side from one run: straight to the origin (the baseline), the floor
-//! component (`tests/floor`: one outbound Redis GET and one forward, the least this design
-//! does for an authenticated request), and through the gateway with a valid session (variables from `SPIN_VARIABLE_*`, from `--variable`, and
+//! components of both worlds (`tests/floor`, `tests/floor-p2`: one outbound Redis GET and one
+//! forward, the least this design does for an authenticated request), and through the gateway with a valid session (variables from `SPIN_VARIABLE_*`, from `--variable`, and
 //! from the shipped runtime config; with and without a sliding refresh due), with an invalid
 //! cookie on a protected path, on a public path without a cookie, for a login and for a
 //! logout; for each gateway row, the Redis connections and round trips, the variable
@@ -11,7 +11,7 @@
 //! instances per request, as the host counted them. Then keep-alive latency as a browser
 //! sees it (one connection, requests one after the other) against an origin that never
 //! stalls by itself. Then the native cost of verifying one cookie and of parsing the
-//! configuration (paid on each component instance's first request).
+//! whole configuration.
 //!
 //! Load generator, host, origin and Redis share this machine's cores: compare rows, not
 //! absolute numbers.
@@ -314,6 +314,9 @@ async fn main() {
     let flags = Gateway::start_styled(&vars, VariableStyle::Flags).await;
     let floor_manifest = session_gateway_tests::gateway::ensure_floor_built(World::P3);
     let floor = Gateway::start_from(&floor_manifest, &vars[..2]).await;
+    // The 0.2 build's own baseline: a fresh instance per request, as the gateway's 0.2 rows.
+    let floor_p2_manifest = session_gateway_tests::gateway::ensure_floor_built(World::P2);
+    let floor_p2 = Gateway::start_from(&floor_p2_manifest, &vars[..2]).await;
     let runtime_config = Gateway::start_styled(&vars, VariableStyle::RuntimeConfig).await;
     let key_value = Gateway::start_reading_key_value(&vars, &redis_url).await;
     let mut express_vars = vars.to_vec();
@@ -390,8 +393,14 @@ async fn main() {
             200,
         ),
         (
-            "floor: one Redis GET + one forward",
+            "floor 0.3: one Redis GET + one forward",
             floor.addr,
+            Box::new(|_| Some(("/app".into(), vec![]))),
+            200,
+        ),
+        (
+            "floor 0.2: the same, wasi:http 0.2",
+            floor_p2.addr,
             Box::new(|_| Some(("/app".into(), vec![]))),
             200,
         ),
@@ -521,6 +530,7 @@ async fn main() {
         &laravel,
         &spring,
         &floor,
+        &floor_p2,
     ];
     for (name, addr, next, expect) in &scenarios {
         let measured = gateways.iter().find(|g| g.addr == *addr);
@@ -568,7 +578,16 @@ async fn main() {
     )
     .await;
     let floor_steady = Gateway::start_from(&floor_manifest, &steady_vars[..2]).await;
-    keepalive_row("floor, origin Content-Length", floor_steady.addr, "/sized", &[], n).await;
+    keepalive_row("floor 0.3, origin Content-Length", floor_steady.addr, "/sized", &[], n).await;
+    let floor_p2_steady = Gateway::start_from(&floor_p2_manifest, &steady_vars[..2]).await;
+    keepalive_row(
+        "floor 0.2, origin Content-Length",
+        floor_p2_steady.addr,
+        "/sized",
+        &[],
+        n,
+    )
+    .await;
 
     let codec = SignedCookieV1::new(KeyRing::parse(KEY_A).expect("key"));
     let two_keys = SignedCookieV1::new(KeyRing::parse(&format!("{},{KEY_A}", sessions::KEY_B)).expect("keys"));
