@@ -347,7 +347,7 @@ async fn invalid_configuration_gives_500_and_names_the_variable() {
     let navigation: Headers = &[("accept", "text/html")];
     // Each request reads the variables its path needs (see `each_path_reads_only_the_variables_it_needs`),
     // so each case sends one that reads the bad one.
-    let cases: [(Headers, &str, Headers); 5] = [
+    let cases: [(Headers, &str, Headers); 6] = [
         (
             &[("origin_url", &o), ("redis_address", &r), ("session_keys", "")],
             "session_keys",
@@ -386,6 +386,19 @@ async fn invalid_configuration_gives_500_and_names_the_variable() {
             ],
             "user_header",
             session,
+        ),
+        // An anonymous forward reads the forwarding section too: a client's identity headers
+        // are removed from every forward.
+        (
+            &[
+                ("origin_url", &o),
+                ("redis_address", &r),
+                ("session_keys", KEY_A),
+                ("public_paths", "/private"),
+                ("data_header", "x-session-user"),
+            ],
+            "data_header",
+            &[("x-session-user", "mallory")],
         ),
     ];
     for (vars, variable, headers) in cases {
