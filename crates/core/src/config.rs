@@ -130,10 +130,6 @@ pub enum SessionFormat {
 }
 
 impl SessionFormat {
-    pub fn is_native(&self) -> bool {
-        matches!(self, Self::Native)
-    }
-
     pub fn name(&self) -> &'static str {
         match self {
             Self::Native => "native",
@@ -313,9 +309,14 @@ impl Config {
     }
 }
 
-/// `lookup` as the sections read variables: trimmed, and empty taken for unset.
-pub fn trimmed(lookup: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> {
-    move |name| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+/// `lookup` as the sections read variables: see [`setting`].
+fn trimmed(lookup: impl Fn(&str) -> Option<String>) -> impl Fn(&str) -> Option<String> {
+    move |name| setting(lookup(name))
+}
+
+/// A variable's value as the sections take it: trimmed, and empty taken for unset.
+pub fn setting(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 fn required(get: Variables<'_>, name: &'static str) -> Result<String, ConfigError> {

@@ -11,7 +11,7 @@
 
 use crate::platform::Platform;
 use session_gateway_core::config::{
-    Codec, ConfigError, Forwarding, Lifetimes, Routing, SessionCookie, Sessions, VARIABLES, Variables,
+    Codec, ConfigError, Forwarding, Lifetimes, Routing, SessionCookie, Sessions, VARIABLES, Variables, setting,
 };
 use session_gateway_core::set_cookie::CookieSettings;
 use std::cell::RefCell;
@@ -137,8 +137,7 @@ impl<'p, P: Platform> Settings<'p, P> {
                     variable: name,
                     problem: format!("could not be read: {error}"),
                 })?;
-                let value = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-                self.read.borrow_mut().insert(name, value);
+                self.read.borrow_mut().insert(name, setting(value));
             }
         }
     }
